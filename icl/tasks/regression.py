@@ -1,0 +1,137 @@
+"""In-context linear regression, generated on device.
+
+Spec: shared/spec/regression.md, "Data" (He, Pan, Chen, Yang, *In-Context Linear
+Regression Demystified*, ICML 2025).
+
+Per prompt: beta ~ N(prior_mean * 1, prior_scale^2 I_d / d), covariates
+x_1..x_L, x_q ~ N(0, Sigma), y_l = beta^T x_l + eps_l, eps ~ N(0, noise_var); the
+query target is noisy too. Sigma is the identity (``covariance="isotropic"``) or the
+Toeplitz matrix Sigma_ij = rho^|i-j| (``covariance="toeplitz"``).
+
+A batch is a dict of arrays:
+  x:    [B, L, d]  context covariates
+  y:    [B, L]     context labels
+  xq:   [B, d]     query covariate
+  yq:   [B]        query target
+  beta: [B, d]     the prompt's task vector (for theory and probes; never a model input)
+
+The superposition variant (``SuperpositionTask``) has several tasks sharing x; then
+y is [B, L, N] and yq is [B, N].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Batch = dict[str, jax.Array]
+
+
+def toeplitz_covariance(dim: int, rho: float) -> np.ndarray:
+  """Sigma_ij = rho^|i-j| (an AR(1) covariance)."""
+  idx = np.arange(dim)
+  return rho ** np.abs(idx[:, None] - idx[None, :])
+
+
+@dataclasses.dataclass(frozen=True)
+class RegressionTask:
+  """Noisy in-context linear regression with a fresh task vector per prompt."""
+
+  dim: int = 5
+  context_len: int = 40
+  noise_var: float = 0.1
+  prior_scale: float = 1.0
+  prior_mean: float = 0.0
+  covariance: str = "isotropic"
+  rho: float = 0.5
+
+  num_outputs = 1  # label slots per token
+
+  @property
+  def token_dim(self) -> int:
+    """Width of a token z = (x, y)."""
+    return self.dim + self.num_outputs
+
+  def covariance_matrix(self) -> np.ndarray:
+    if self.covariance == "isotropic":
+      return np.eye(self.dim)
+    if self.covariance == "toeplitz":
+      return toeplitz_covariance(self.dim, self.rho)
+    raise ValueError(
+        f"task.covariance={self.covariance!r}; allowed: 'isotropic', 'toeplitz'")
+
+  def sample(self, key: jax.Array, batch_size: int,
+             context_len: int | None = None) -> Batch:
+    """Draws `batch_size` prompts of `context_len` (default: the task's) examples."""
+    length = self.context_len if context_len is None else context_len
+    k_beta, k_x, k_eps = jax.random.split(key, 3)
+    d = self.dim
+    beta = (self.prior_mean
+            + self.prior_scale / math.sqrt(d) * jax.random.normal(k_beta, (batch_size, d)))
+    # Context and query covariates in one draw: x_all[:, L] is the query.
+    x_all = jax.random.normal(k_x, (batch_size, length + 1, d))
+    if self.covariance != "isotropic":
+      chol = jnp.asarray(np.linalg.cholesky(self.covariance_matrix()), x_all.dtype)
+      x_all = x_all @ chol.T
+    noise = math.sqrt(self.noise_var) * jax.random.normal(k_eps, (batch_size, length + 1))
+    y_all = jnp.einsum("bld,bd->bl", x_all, beta) + noise
+    return {"x": x_all[:, :length], "y": y_all[:, :length],
+            "xq": x_all[:, length], "yq": y_all[:, length], "beta": beta}
+
+  def loss(self, pred: jax.Array, batch: Batch) -> jax.Array:
+    """Mean squared error of the query prediction (no 1/2), as in the paper."""
+    return jnp.mean(jnp.square(pred - batch["yq"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class SuperpositionTask:
+  """Several regression tasks on overlapping coordinates of one shared x.
+
+  Spec: regression.md, "Multi-task (superposition)". With the defaults, d = 6,
+  y1 = beta1^T x[0:4], y2 = beta2^T x[2:6], beta_i ~ N(0, I_4), context noise std
+  sqrt(noise_var * task_dim), noiseless query targets, tokens (x, y1, y2).
+  """
+
+  dim: int = 6
+  context_len: int = 48
+  noise_var: float = 0.1
+  num_tasks: int = 2
+  task_dim: int = 4
+  task_stride: int = 2  # task i reads x[i*stride : i*stride + task_dim]
+
+  covariance = "isotropic"
+
+  @property
+  def num_outputs(self) -> int:
+    return self.num_tasks
+
+  @property
+  def token_dim(self) -> int:
+    return self.dim + self.num_tasks
+
+  def task_mask(self) -> np.ndarray:
+    """[N, d] 0/1 mask of the coordinates each task reads."""
+    mask = np.zeros((self.num_tasks, self.dim))
+    for i in range(self.num_tasks):
+      mask[i, i * self.task_stride: i * self.task_stride + self.task_dim] = 1.0
+    return mask
+
+  def sample(self, key: jax.Array, batch_size: int,
+             context_len: int | None = None) -> Batch:
+    length = self.context_len if context_len is None else context_len
+    k_beta, k_x, k_eps = jax.random.split(key, 3)
+    mask = jnp.asarray(self.task_mask())
+    beta = jax.random.normal(k_beta, (batch_size, self.num_tasks, self.dim)) * mask
+    x_all = jax.random.normal(k_x, (batch_size, length + 1, self.dim))
+    clean = jnp.einsum("bld,bnd->bln", x_all, beta)
+    noise_std = math.sqrt(self.noise_var * self.task_dim)
+    noise = noise_std * jax.random.normal(k_eps, (batch_size, length, self.num_tasks))
+    return {"x": x_all[:, :length], "y": clean[:, :length] + noise,
+            "xq": x_all[:, length], "yq": clean[:, length], "beta": beta}
+
+  def loss(self, pred: jax.Array, batch: Batch) -> jax.Array:
+    return jnp.mean(jnp.square(pred - batch["yq"]))

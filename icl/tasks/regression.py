@@ -64,9 +64,13 @@ class RegressionTask:
     raise ValueError(
         f"task.covariance={self.covariance!r}; allowed: 'isotropic', 'toeplitz'")
 
-  def sample(self, key: jax.Array, batch_size: int,
+  def sample(self, key: jax.Array, batch_size: int, *, step=None,
              context_len: int | None = None) -> Batch:
-    """Draws `batch_size` prompts of `context_len` (default: the task's) examples."""
+    """Draws `batch_size` prompts of `context_len` (default: the task's) examples.
+
+    `step` (the training step) is ignored: the distribution does not change.
+    """
+    del step
     length = self.context_len if context_len is None else context_len
     k_beta, k_x, k_eps = jax.random.split(key, 3)
     d = self.dim
@@ -120,8 +124,9 @@ class SuperpositionTask:
       mask[i, i * self.task_stride: i * self.task_stride + self.task_dim] = 1.0
     return mask
 
-  def sample(self, key: jax.Array, batch_size: int,
+  def sample(self, key: jax.Array, batch_size: int, *, step=None,
              context_len: int | None = None) -> Batch:
+    del step
     length = self.context_len if context_len is None else context_len
     k_beta, k_x, k_eps = jax.random.split(key, 3)
     mask = jnp.asarray(self.task_mask())

@@ -1,0 +1,12 @@
+"""Models, one file each, looked up by name in `MODELS`.
+
+``MODELS[name](model_config, task, rngs) -> nnx.Module``; the module's
+``__call__(batch)`` returns the prediction the task's loss takes. Attention layers
+`sow` their weights and logits through `icl.models.intermediates`.
+"""
+
+from icl.models import one_layer
+
+MODELS = {
+    "one_layer": one_layer.build,
+}

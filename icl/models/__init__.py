@@ -10,3 +10,10 @@ from icl.models import one_layer
 MODELS = {
     "one_layer": one_layer.build,
 }
+
+
+def predict(model, batch):
+  """The model's prediction, run through `nnx.capture` so its `sow`s are recorded
+  nowhere (a bare call would use the deprecated sow-outside-capture path)."""
+  from flax import nnx
+  return nnx.capture(model)(batch)

@@ -24,7 +24,9 @@ def mc_risk(predict_fn: Callable[[Batch], Any],
   the standard error is std / sqrt(n). Batches are drawn from `fold_in(key, i)`
   inside `lax.map`, so memory is one batch. Sampling dominates the cost on CPU,
   so `predict_fn` may return a pytree of predictions (e.g. a dict of several
-  predictors): all are scored on the same prompts in one pass.
+  predictors): all are scored on the same prompts in one pass. On CPU a key made
+  with `jax.random.key(seed, impl="rbg")` compiles several times faster than the
+  default threefry key (about 1 s instead of 5 s per call).
 
   Args:
     predict_fn: batch -> yhat [B], or a pytree of [B] arrays.
@@ -80,7 +82,10 @@ def bayes_risk_mc(key: Array, dim: int, context_len: int, noise_var: float,
   def one_batch(i):
     x = jax.random.normal(jax.random.fold_in(key, i), (batch_size, context_len, dim))
     gram = jnp.einsum("bld,ble->bde", x, x) + dim * noise_var * eye
-    tr = jnp.trace(jnp.linalg.inv(gram), axis1=-2, axis2=-1)
+    # tr G^{-1} = |C^{-1}|_F^2 for G = C C^T; batched inv is slow on CPU.
+    chol_inv = jax.scipy.linalg.solve_triangular(
+        jnp.linalg.cholesky(gram), jnp.broadcast_to(eye, gram.shape), lower=True)
+    tr = jnp.sum(jnp.square(chol_inv), axis=(-2, -1))
     r = noise_var + noise_var * tr
     return jnp.mean(r), jnp.mean(jnp.square(r))
 

@@ -11,9 +11,15 @@ import pytest
 import theory
 from icl.tasks.regression import RegressionTask
 
+
+def key(seed):
+  """rbg keys: the sampler compiles ~4x faster on CPU than with threefry."""
+  return jax.random.key(seed, impl="rbg")
+
+
 NEAR = dict(d=5, L=40, s2=0.1)    # the paper's main setting
 FAR = dict(d=20, L=100, s2=3.0)   # far from it in every parameter
-NUM_PROMPTS = {"near": 200_000, "far": 100_000}
+NUM_PROMPTS = {"near": 200_000, "far": 60_000}
 PAIR_OMEGA = 0.05                  # small omega: the pair is ~ debiased GD
 SINGLE_OMEGA = 0.2                 # omega^2 < 1/6: the 1/L expansion is regular
 
@@ -53,7 +59,7 @@ def run_setting(name, seed):
   task = RegressionTask(dim=d, context_len=L, noise_var=s2)
   preds = predictors(d, L, s2)
   predict = lambda b: {k: f(b["x"], b["y"], b["xq"]) for k, f in preds.items()}
-  mean, stderr = theory.mc_risk(predict, task.sample, jax.random.PRNGKey(seed),
+  mean, stderr = theory.mc_risk(predict, task.sample, key(seed),
                                 NUM_PROMPTS[name], 5000)
   return {"setting": setting, "mean": jax.tree.map(float, mean),
           "stderr": jax.tree.map(float, stderr)}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import theory
+from conftest import key
 from icl.tasks.regression import RegressionTask
 
 NSE = 5  # tolerance in Monte-Carlo standard errors
@@ -50,7 +51,7 @@ def test_linear_attention_opt_is_gd_opt(mc_setting):
 def test_bayes_risk(mc_setting):
   """Ridge MC ~ exact finite-L Bayes risk (MC over X only); ~ proportional limit."""
   d, L, s2 = (mc_setting["setting"][k] for k in ("d", "L", "s2"))
-  exact, exact_se = theory.bayes_risk_mc(jax.random.PRNGKey(7), d, L, s2, 100_000)
+  exact, exact_se = theory.bayes_risk_mc(key(7), d, L, s2, 10_000, 2000)
   check(mc_setting, "bayes", exact)
   gap = float(exact) - float(theory.ridge_risk_proportional(d, L, s2))
   # The finite-size gap is positive and resolved (>> its standard error), but
@@ -70,7 +71,7 @@ def test_targets_near(mc_near):
   assert abs(mc_near["mean"]["bayes"] - 0.114) < 0.003
   assert round(float(theory.gd_opt_step(d, L, s2)), 3) == 0.860
   assert round(float(theory.gd_opt_risk(d, L, s2)), 3) == 0.240
-  exact, _ = theory.bayes_risk_mc(jax.random.PRNGKey(3), d, L, s2, 50_000)
+  exact, _ = theory.bayes_risk_mc(key(3), d, L, s2, 10_000, 2000)
   assert round(float(exact), 3) == 0.114
   assert round(float(theory.ridge_risk_proportional(d, L, s2)), 3) == 0.114
 
@@ -84,7 +85,7 @@ def test_preconditioned_gd_toeplitz(d, L, s2):
   gammas = {"opt": gamma_opt, "eye": jnp.eye(d), "inv": jnp.linalg.inv(cov)}
   predict = lambda b: {k: theory.preconditioned_gd_predict(b["x"], b["y"], b["xq"], g)
                        for k, g in gammas.items()}
-  mean, se = theory.mc_risk(predict, task.sample, jax.random.PRNGKey(11), 200_000, 5000)
+  mean, se = theory.mc_risk(predict, task.sample, key(11), 100_000, 5000)
   for k, g in gammas.items():
     expected = float(theory.preconditioned_gd_risk(g, cov, L, s2))
     assert abs(float(mean[k]) - expected) < NSE * float(se[k]), (k, mean[k], se[k], expected)
@@ -110,5 +111,5 @@ def test_prior_scale():
   task = RegressionTask(dim=d, context_len=L, noise_var=s2, prior_scale=s)
   eta = theory.gd_opt_step(d, L, s2, prior_scale=s)
   mean, se = theory.mc_risk(lambda b: theory.gd_predict(b["x"], b["y"], b["xq"], eta),
-                            task.sample, jax.random.PRNGKey(5), 100_000, 5000)
+                            task.sample, key(5), 100_000, 5000)
   assert abs(float(mean) - theory.gd_opt_risk(d, L, s2, prior_scale=s)) < NSE * float(se)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import theory
-from conftest import key
+from tests.theory.conftest import key
 from icl.tasks.regression import RegressionTask
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import theory
-from conftest import PAIR_OMEGA, SINGLE_OMEGA, key
+from tests.theory.conftest import PAIR_OMEGA, SINGLE_OMEGA, key
 from icl.tasks.regression import RegressionTask
 
 NSE = 5

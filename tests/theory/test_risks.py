@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import theory
-from conftest import key
+from tests.theory.conftest import key
 from icl.tasks.regression import RegressionTask
 
 NSE = 5  # tolerance in Monte-Carlo standard errors

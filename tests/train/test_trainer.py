@@ -89,6 +89,9 @@ def test_evaluate_writes_eval_json(tmp_path):
     stored = json.load(f)
   assert stored["context_len"].keys() == {"10", "40"}
   assert stored["num_prompts"] == 1024 and stored["step"] == 50
+  assert set(stored["theory"]) == {"ridge", "gd_opt", "debiased_gd", "kernel", "reduced"}
+  assert stored["theory"]["gd_opt"]["40"] < stored["theory"]["gd_opt"]["10"]
+  assert len(stored["reduced"]["omega"][0]) == 2  # seed 0, two heads
   # Untrained: close to predicting 0, whose risk is Var(y) = 1.1 at any length.
   for length in ("10", "40"):
     assert abs(result["context_len"][length] - 1.1) < 5 * result["context_len_se"][length] + 0.1

@@ -96,6 +96,14 @@ def rotary(x: jax.Array, base: float) -> jax.Array:
   return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1).astype(x.dtype)
 
 
+def _sow(module: nnx.Module, kind: type, name: str, value: jax.Array) -> None:
+  """Sows only inside ``nnx.capture``: a bare ``model(batch)`` stays pure and never adds
+  Intermediate state to the module (which would break ``nnx.split(model, nnx.Param)``).
+  flax 0.12.8 marks an active capture by the ``__captures__`` attribute it sets."""
+  if hasattr(module, "__captures__"):
+    module.sow(kind, name, value)
+
+
 def _linear(cfg: TransformerConfig, d_in: int, d_out: int, rngs: nnx.Rngs) -> Linear:
   return Linear(d_in, d_out, rngs=rngs, sigma_reparam=cfg.sigma_reparam,
                 power_iters=cfg.power_iters, gamma_init=cfg.sigma_gamma_init)
@@ -138,9 +146,9 @@ class Attention(nnx.Module):
     bias = (self.bias[...] if self.learned_bias
             else jnp.full((cfg.num_heads,), cfg.sigmoid_bias, logits.dtype))
     weights = attention_kinds.ATTENTION[cfg.attention](logits, mask, bias, cfg)
-    self.sow(AttnWeights, "attn_weights", weights)
-    self.sow(AttnLogits, "attn_logits", jnp.where(mask, logits, -jnp.inf))
-    self.sow(ValueStates, "value_norms", jnp.linalg.norm(v, axis=-1).transpose(0, 2, 1))
+    _sow(self, AttnWeights, "attn_weights", weights)
+    _sow(self, AttnLogits, "attn_logits", jnp.where(mask, logits, -jnp.inf))
+    _sow(self, ValueStates, "value_norms", jnp.linalg.norm(v, axis=-1).transpose(0, 2, 1))
     mixed = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, -1)
     return self.out(mixed)
 

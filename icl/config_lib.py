@@ -50,3 +50,107 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 4_096  # prompts per evaluation chunk (bounds memory)
   c.eval.context_lens = ""  # comma-separated lengths for icl.evaluate ('' = training length)
   return c
+
+
+# --- validation -------------------------------------------------------------------
+
+def _check(ok: bool, field: str, value, allowed: str) -> None:
+  if not ok:
+    raise ConfigError(f"config.{field}={value!r} is not allowed; allowed: {allowed}")
+
+
+def _is_int(v) -> bool:
+  return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# (field, predicate, description of the allowed values); a rule applies when the
+# field exists in the config. Choice fields are checked against their registries
+# in `validate`.
+RULES = (
+    ("seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("train.num_steps", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("train.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("train.lr", lambda v: _is_num(v) and v > 0, "a number > 0"),
+    ("train.b1", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("train.b2", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("train.eps", lambda v: _is_num(v) and v > 0, "a number > 0"),
+    ("train.weight_decay", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    ("train.warmup_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("train.grad_clip", lambda v: _is_num(v) and v >= 0, "a number >= 0 (0 = off)"),
+    ("train.z_loss", lambda v: _is_num(v) and v >= 0, "a number >= 0 (0 = off)"),
+    ("train.num_seeds", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("train.log_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("train.eval_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("train.ckpt_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("train.keep_ckpts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("eval.num_prompts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("eval.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("task.dim", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("task.context_len", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("task.noise_var", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    ("task.prior_scale", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    ("task.rho", lambda v: _is_num(v) and -1 < v < 1, "a number in (-1, 1)"),
+    ("task.covariance", lambda v: v in ("isotropic", "toeplitz"), "'isotropic', 'toeplitz'"),
+    ("task.num_tasks", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("task.task_dim", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("model.num_heads", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("model.attention", lambda v: v in ("softmax", "linear"), "'softmax', 'linear'"),
+    ("model.linear_norm", lambda v: v in ("train_len", "prompt_len"),
+     "'train_len', 'prompt_len'"),
+    ("model.init_scale", lambda v: _is_num(v) and v > 0, "a number > 0"),
+    ("train.optimizer", lambda v: v in ("adam", "adamw", "sgd"), "'adam', 'adamw', 'sgd'"),
+    ("train.schedule", lambda v: v in ("constant", "cosine", "linear"),
+     "'constant', 'cosine', 'linear'"),
+)
+
+
+def _get(config, path: str):
+  node = config
+  for part in path.split("."):
+    if not hasattr(node, "keys") or part not in node:
+      raise KeyError(path)
+    node = node[part]
+  return node
+
+
+def parse_lengths(text: str) -> list[int]:
+  """'10,20,40' -> [10, 20, 40]."""
+  return [int(t) for t in str(text).replace(" ", "").split(",") if t]
+
+
+def validate(config) -> None:
+  """Raises ConfigError (one line: field, value, allowed) for a bad config."""
+  from icl import models, tasks  # registries; imported late to keep this module light
+
+  _check(config.task.name in tasks.TASKS, "task.name", config.task.name,
+         ", ".join(map(repr, sorted(tasks.TASKS))))
+  _check(config.model.name in models.MODELS, "model.name", config.model.name,
+         ", ".join(map(repr, sorted(models.MODELS))))
+  fields = tasks.task_fields(config.task.name)
+  for key in config.task:
+    _check(key == "name" or key in fields, f"task.{key}", config.task[key],
+           f"fields of task {config.task.name!r}: {', '.join(sorted(fields))}")
+  for path, ok, allowed in RULES:
+    try:
+      value = _get(config, path)
+    except KeyError:
+      continue
+    _check(ok(value), path, value, allowed)
+  train = config.train
+  for name in ("eval_every", "ckpt_every"):
+    every = train[name]
+    _check(every % train.log_every == 0 or every >= train.num_steps, f"train.{name}",
+           every, f"a multiple of train.log_every={train.log_every}")
+  if train.weight_decay > 0:
+    _check(train.optimizer != "adam", "train.optimizer", train.optimizer,
+           "'adamw' or 'sgd' when train.weight_decay > 0")
+  try:
+    lengths = parse_lengths(config.eval.context_lens)
+  except ValueError:
+    lengths = [0]
+  _check(all(n >= 1 for n in lengths), "eval.context_lens", config.eval.context_lens,
+         "comma-separated integers >= 1, e.g. '10,20,40'")

@@ -1,11 +1,21 @@
-"""Models, looked up by name in `MODELS`.
+"""Models, one file each, looked up by name in `MODELS`.
 
 ``MODELS[name](model_config, task, rngs) -> nnx.Module``; the module's
-``__call__(batch) -> pred`` takes the whole batch dict (token tasks: logits [B, T, V]).
+``__call__(batch)`` returns the prediction the task's loss takes. Attention layers
+`sow` their weights and logits through `icl.models.intermediates`.
 """
 
+from icl.models import one_layer
 from icl.models import transformer
 
 MODELS = {
+    "one_layer": one_layer.build,
     "transformer": transformer.build,
 }
+
+
+def predict(model, batch):
+  """The model's prediction, run through `nnx.capture` so its `sow`s are recorded
+  nowhere (a bare call would use the deprecated sow-outside-capture path)."""
+  from flax import nnx
+  return nnx.capture(model)(batch)

@@ -1,0 +1,58 @@
+"""Shared command-line plumbing: one-line errors with exit status 2, logging setup."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Callable
+
+from absl import app, flags, logging
+
+USAGE_ERROR = 2
+
+
+def fail(message: str) -> None:
+  """Prints `error: <message>` as one line on stderr and exits with status 2."""
+  print("error: " + " ".join(str(message).split()), file=sys.stderr)
+  sys.exit(USAGE_ERROR)
+
+
+def _describe(e: Exception) -> str:
+  """One line from an exception whose text may hold a whole traceback."""
+  text = str(e).strip().strip("'\"").replace("\\n", " ").replace("\\'", "'")
+  if "Traceback" in text:  # config_flags embeds the config file's traceback
+    prefix = text.split(":", 1)[0]
+    last = re.findall(r"\b\w+Error: (.*)", text)
+    text = f"{prefix}: {last[-1]}" if last else text
+  return re.sub(r"\s+", " ", text)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing whose every failure (unknown config field, wrong type,
+  bad config file or variant) is one line and exit status 2."""
+  try:
+    rest = flags.FLAGS(argv)
+    if "config" in flags.FLAGS:
+      getattr(flags.FLAGS.config, "keys", None)  # config_flags defers file errors
+    return rest
+  except OSError as e:
+    missing = re.findall(r"Attempted \[[^]]*\]:\s*(\S+)\s*\[Errno \d+\] ([^:]+)", str(e))
+    fail(f"--config: {missing[0][0]}: {missing[0][1]}" if missing else _describe(e))
+  except flags.Error as e:
+    fail(_describe(e))
+  except (AttributeError, KeyError) as e:  # an override of an unknown config field
+    fail(f"unknown config field: {_describe(e)}")
+  except (ValueError, TypeError) as e:
+    fail(_describe(e))
+  return []
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+  """`level` for icl; orbax's per-save chatter only at WARNING and above."""
+  logging.set_verbosity(level)
+  logging.get_absl_handler().addFilter(
+      lambda r: r.levelno >= 30 or "/orbax/" not in r.pathname)
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,31 @@
+"""python -m icl.train --config=configs/regression.py --workdir=DIR [--config.x.y=...]"""
+
+from __future__ import annotations
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from icl import cli, config_lib
+from icl import workdir as workdir_lib
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file, e.g. configs/regression.py[:variant].",
+    lock_config=True)
+flags.DEFINE_string("workdir", None, "Work directory (created; resumed if it exists).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cli.setup_logging()
+  from icl.train import trainer  # after flag parsing: jax imports are slow
+  try:
+    trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (config_lib.ConfigError, workdir_lib.WorkdirError) as e:
+    cli.fail(str(e))
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,163 @@
+"""The pure core of training: init, step, scanned chunk, evaluation.
+
+Everything here is a function of pytrees and keys, so `jax.jit`, `jax.lax.scan`,
+`jax.vmap` and sharding compose. A training state is a dict
+
+  {"params": {...}, "opt_state": ..., "step": int32}
+
+with params a plain nested dict of arrays (``nnx.split`` -> pure dict; the module is
+rebuilt with ``nnx.merge(graphdef, params)`` inside the traced functions). The
+trainer holds S seeds at once: every leaf of the state carries a leading seed axis.
+
+Randomness: seed i uses ``jax.random.key(config.seed + i)``, split into an init key
+and a data key; the batch of step t is drawn from ``fold_in(data_key, t)``, so a
+run is reproducible and resumable at any step, and seed i of an S-seed run equals
+the single-seed run with ``config.seed + i``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from icl import models as models_lib
+from icl import tasks as tasks_lib
+from icl.train import optim
+
+PyTree = Any
+
+
+def seed_keys(config) -> tuple[jax.Array, jax.Array]:
+  """Init and data keys, each [S]: seed i uses config.seed + i."""
+  seeds = config.seed + jnp.arange(config.train.num_seeds)
+  keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s)))(seeds)
+  return keys[:, 0], keys[:, 1]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: a static jit argument
+class Experiment:
+  """A task, a model and an optimizer, as pure functions of a single seed's state."""
+
+  config: Any
+  task: Any
+  graphdef: Any
+  optimizer: optax.GradientTransformation
+  metrics_fn: Callable | None = None
+
+  @classmethod
+  def from_config(cls, config) -> "Experiment":
+    task = tasks_lib.make_task(config.task)
+    model = models_lib.MODELS[config.model.name](config.model, task, nnx.Rngs(0))
+    graphdef, _ = nnx.split(model, nnx.Param)
+    return cls(config=config, task=task, graphdef=graphdef,
+               optimizer=optim.make_optimizer(config.train),
+               metrics_fn=getattr(task, "metrics", None))
+
+  # --- single seed -------------------------------------------------------------
+
+  def init_params(self, key: jax.Array) -> PyTree:
+    model = models_lib.MODELS[self.config.model.name](
+        self.config.model, self.task, nnx.Rngs(params=key))
+    return nnx.to_pure_dict(nnx.split(model, nnx.Param)[1])
+
+  def init_state(self, key: jax.Array) -> PyTree:
+    params = self.init_params(key)
+    return {"params": params, "opt_state": self.optimizer.init(params),
+            "step": jnp.zeros((), jnp.int32)}
+
+  def model(self, params: PyTree) -> nnx.Module:
+    return nnx.merge(self.graphdef, params)
+
+  def apply(self, params: PyTree, batch, *capture) -> Any:
+    """Model prediction; with `capture` types, (prediction, *captured states).
+
+    Without capture types `nnx.capture` returns the bare prediction; the call still
+    goes through it so that the model's `sow`s are not the deprecated bare kind.
+    """
+    return nnx.capture(self.model(params), *capture)(batch)
+
+  def loss(self, params: PyTree, batch) -> tuple[jax.Array, jax.Array]:
+    pred = self.apply(params, batch)
+    loss = self.task.loss(pred, batch)
+    if self.config.train.z_loss > 0:
+      from icl.models import transformer  # token models only
+      loss = loss + self.config.train.z_loss * transformer.z_loss(
+          pred, batch.get("loss_mask"))
+    return loss, pred
+
+  def train_step(self, state: PyTree, data_key: jax.Array) -> tuple[PyTree, dict]:
+    """One optimizer step on a fresh batch drawn from fold_in(data_key, step)."""
+    step = state["step"]
+    batch = self.task.sample(jax.random.fold_in(data_key, step),
+                             self.config.train.batch_size, step=step)
+    (loss, _), grads = jax.value_and_grad(self.loss, has_aux=True)(
+        state["params"], batch)
+    updates, opt_state = self.optimizer.update(grads, state["opt_state"],
+                                               state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    metrics = {"train_loss": loss}
+    return {"params": params, "opt_state": opt_state, "step": step + 1}, metrics
+
+  def train_chunk(self, state: PyTree, data_key: jax.Array,
+                  num_steps: int) -> tuple[PyTree, dict]:
+    """`num_steps` steps fused in one lax.scan; metrics stacked [num_steps]."""
+    def body(s, _):
+      return self.train_step(s, data_key)
+    return jax.lax.scan(body, state, None, length=num_steps)
+
+  def eval_loss(self, params: PyTree, key: jax.Array, num_prompts: int,
+                batch_size: int, context_len: int | None = None) -> dict:
+    """Mean loss (and task metrics) on `num_prompts` fresh prompts, in chunks of
+    `batch_size` so memory stays bounded; returns means and the loss's std error."""
+    batch_size = min(batch_size, num_prompts)
+    num_chunks = -(-num_prompts // batch_size)
+    kwargs = {} if context_len is None else {"context_len": context_len}
+
+    def chunk(key):
+      batch = self.task.sample(key, batch_size, **kwargs)
+      pred = self.apply(params, batch)
+      err = jnp.square(pred - batch["yq"]) if "yq" in batch else None
+      out = {"loss": self.task.loss(pred, batch)}
+      if err is not None:  # per-prompt squared errors -> second moment for stderr
+        err = err.reshape(batch_size, -1).mean(-1)
+        out["loss_sq"] = jnp.mean(jnp.square(err))
+      if self.metrics_fn is not None:
+        out.update(self.metrics_fn(pred, batch))
+      return out
+
+    per_chunk = jax.lax.map(chunk, jax.random.split(key, num_chunks))
+    means = jax.tree.map(jnp.mean, per_chunk)
+    n = num_chunks * batch_size
+    if "loss_sq" in means:
+      var = jnp.maximum(means.pop("loss_sq") - jnp.square(means["loss"]), 0.0)
+      means["loss_stderr"] = jnp.sqrt(var / n)
+    return means
+
+
+# --- many seeds, jitted --------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def init_states(exp: Experiment, init_keys: jax.Array) -> PyTree:
+  return jax.vmap(exp.init_state)(init_keys)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3), donate_argnums=(1,))
+def train_chunk(exp: Experiment, states: PyTree, data_keys: jax.Array,
+                num_steps: int) -> tuple[PyTree, dict]:
+  """All seeds, `num_steps` steps: states [S, ...] -> states, metrics [S, num_steps]."""
+  return jax.vmap(lambda s, k: exp.train_chunk(s, k, num_steps))(states, data_keys)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
+def evaluate(exp: Experiment, params: PyTree, key: jax.Array, num_prompts: int,
+             batch_size: int, context_len: int | None = None) -> dict:
+  """Evaluation of every seed on the same fresh prompts: metrics [S]."""
+  return jax.vmap(lambda p: exp.eval_loss(p, key, num_prompts, batch_size,
+                                          context_len))(params)

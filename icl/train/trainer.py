@@ -1,0 +1,155 @@
+"""`train_and_evaluate(config, workdir)`: the training driver.
+
+The host loop only moves between chunks: each chunk is `train.log_every` optimizer
+steps fused in one jitted `lax.scan` (data generated inside, all seeds vmapped);
+after a chunk it writes one metrics line, evaluates every `train.eval_every` steps
+and checkpoints every `train.ckpt_every` steps. Rerunning on the same work dir
+resumes from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from icl import config_lib
+from icl import workdir as workdir_lib
+from icl.train import checkpoint as checkpoint_lib
+from icl.train import core
+
+# Fields that may change between a run and its resumption.
+RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
+                    "train.ckpt_every", "train.keep_ckpts", "overwrite")
+
+
+class Progress:
+  """A live line (step, loss, steps/s, ETA) on a terminal; log lines otherwise."""
+
+  def __init__(self, start: int, total: int):
+    self.start, self.total = start, total
+    self.t0 = time.perf_counter()
+    self.first: tuple[int, float] | None = None  # after the first (compiling) chunk
+    self.tty = sys.stderr.isatty()
+
+  def update(self, step: int, loss: float, extra: str = "") -> None:
+    now = time.perf_counter()
+    if self.first is None:
+      self.first = (step, now)
+      speed = f"compiled in {now - self.t0:.1f}s"
+    else:
+      rate = (step - self.first[0]) / max(now - self.first[1], 1e-9)
+      speed = f"{rate:,.0f} steps/s  ETA {(self.total - step) / rate:,.0f}s"
+    line = f"step {step}/{self.total}  loss {loss:.4f}  {speed}{extra}"
+    if self.tty:
+      sys.stderr.write("\r\033[K" + line)
+      sys.stderr.flush()
+    else:
+      logging.info(line)
+
+  def close(self) -> None:
+    if self.tty:
+      sys.stderr.write("\n")
+
+
+def eval_key(config) -> jax.Array:
+  """Evaluation prompts: fixed across a run, independent of the training data."""
+  return jax.random.fold_in(jax.random.key(config.seed), 0x5EED)
+
+
+def check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """A work dir holding a run with a different config refuses to resume."""
+  stored = workdir_lib.flatten(workdir_lib.read_config(workdir))
+  current = workdir_lib.flatten(config.to_dict())
+  differing = sorted(k for k in set(stored) | set(current)
+                     if k not in RESUMABLE_FIELDS and stored.get(k) != current.get(k))
+  if differing and not config.overwrite:
+    detail = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}"
+                       for k in differing[:5])
+    raise config_lib.ConfigError(
+        f"work dir {workdir!r} holds a run with a different config ({detail}); "
+        "use another --workdir, or --config.overwrite=True to resume anyway")
+
+
+def prepare_workdir(workdir: str, config) -> None:
+  """Creates the work dir and checks it is writable (fails now, not at first save)."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise config_lib.ConfigError(
+        f"--workdir={workdir!r} is not writable ({e.strerror})") from None
+  if os.path.exists(os.path.join(workdir, workdir_lib.CONFIG)):
+    check_resumable(workdir, config)
+
+
+def evaluate_states(exp: core.Experiment, states, config) -> dict:
+  """eval_loss (+ task metrics) of every seed at the training context length."""
+  out = core.evaluate(exp, states["params"], eval_key(config),
+                      config.eval.num_prompts, config.eval.batch_size, None)
+  return jax.tree.map(np.asarray, out)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (or resumes) the run in `workdir`; returns the final eval metrics."""
+  config_lib.validate(config)
+  prepare_workdir(workdir, config)
+  exp = core.Experiment.from_config(config)
+  train = config.train
+
+  init_keys, data_keys = core.seed_keys(config)
+  states = core.init_states(exp, init_keys)
+  ckpt = checkpoint_lib.Checkpointer(workdir, keep=train.keep_ckpts)
+  start = 0
+  if ckpt.latest_step() is not None:
+    start, states = ckpt.restore(states)
+    logging.info("Resuming %s from step %d", workdir, start)
+  workdir_lib.write_config(workdir, config)
+  writer = workdir_lib.MetricsWriter(workdir, resume_step=start)
+  done_path = os.path.join(workdir, workdir_lib.DONE)
+  if os.path.exists(done_path):
+    os.remove(done_path)
+
+  progress = Progress(start, train.num_steps)
+  step, final = start, {}
+  while step < train.num_steps:
+    n = min(train.log_every, train.num_steps - step)
+    states, metrics = core.train_chunk(exp, states, data_keys, n)
+    step += n
+    losses = np.asarray(metrics["train_loss"])  # [S, n]
+    record = {"step": step}
+    record.update(workdir_lib.summarize_seeds("train_loss", losses.mean(axis=1)))
+    if not np.all(np.isfinite(losses)):
+      raise FloatingPointError(
+          f"non-finite training loss at step {step - n}..{step}; last checkpoint: "
+          f"step {ckpt.latest_step()} in {ckpt.directory}")
+    extra = ""
+    if step % train.eval_every == 0 or step == train.num_steps:
+      final = evaluate_states(exp, states, config)
+      for name, values in final.items():
+        record.update(workdir_lib.summarize_seeds(f"eval_{name}", values))
+      extra = f"  eval {record['eval_loss']:.4f}"
+    record["wall_time"] = time.time()
+    writer.write([record])
+    progress.update(step, record["train_loss"], extra)
+    if step % train.ckpt_every == 0 or step == train.num_steps:
+      ckpt.save(step, states, {"num_seeds": train.num_seeds})
+  progress.close()
+  if not final:
+    final = evaluate_states(exp, states, config)
+  ckpt.close()
+  with open(done_path, "w") as f:
+    f.write(str(step))
+  summary = {k: workdir_lib.summarize_seeds(k, v)[k] for k, v in final.items()}
+  logging.info("Finished %s at step %d: eval_loss %.4f", workdir, step,
+               summary["loss"])
+  return summary

@@ -1,0 +1,119 @@
+"""The work-directory contract that every tool and notebook relies on.
+
+  <workdir>/config.json     the resolved config (JSON of the ConfigDict)
+  <workdir>/metrics.jsonl   one JSON object per line; every line has "step", and
+                            "train_loss" and/or "eval_loss" (see README, "Metrics")
+  <workdir>/checkpoints/    orbax CheckpointManager steps (the last few)
+  <workdir>/eval.json       written by `python -m icl.evaluate`
+  <workdir>/DONE            written when training reached train.num_steps
+
+With several seeds (train.num_seeds = S > 1), a metric "m" is written as the mean
+over seeds, "m/se" its standard error and "m/seeds" the list of per-seed values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Iterable
+
+import ml_collections
+import numpy as np
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+EVAL = "eval.json"
+DONE = "DONE"
+
+
+class WorkdirError(RuntimeError):
+  """A work directory is missing, empty or not an icl run (one-line message)."""
+
+
+def _jsonable(value: Any) -> Any:
+  if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
+    value = np.asarray(value)
+    return value.item() if value.ndim == 0 else value.tolist()
+  return value
+
+
+def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  with open(os.path.join(workdir, CONFIG), "w") as f:
+    f.write(config.to_json(indent=2, sort_keys=True))
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config of an existing run, or a one-line WorkdirError."""
+  path = os.path.join(workdir, CONFIG)
+  if not os.path.isdir(workdir):
+    raise WorkdirError(f"work dir {workdir!r} does not exist")
+  if not os.path.exists(path):
+    raise WorkdirError(
+        f"work dir {workdir!r} has no {CONFIG}: not an icl run (train into it with "
+        "python -m icl.train --workdir=...)")
+  try:
+    with open(path) as f:
+      return ml_collections.ConfigDict(json.load(f))
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise WorkdirError(f"{path} is not valid JSON ({e})") from None
+
+
+def flatten(config, prefix: str = "") -> dict[str, Any]:
+  """{'train.lr': 1e-3, ...} from a nested ConfigDict or dict."""
+  items = config.items() if hasattr(config, "items") else config
+  out = {}
+  for key, value in items:
+    name = f"{prefix}{key}"
+    if hasattr(value, "items"):
+      out.update(flatten(value, name + "."))
+    else:
+      out[name] = value
+  return out
+
+
+def summarize_seeds(name: str, values: np.ndarray) -> dict[str, Any]:
+  """One metric over seeds -> {name: mean} (+ '/se' and '/seeds' when S > 1)."""
+  values = np.asarray(values, dtype=np.float64).reshape(-1)
+  if values.size == 1:
+    return {name: float(values[0])}
+  se = float(values.std(ddof=1) / math.sqrt(values.size))
+  return {name: float(values.mean()), f"{name}/se": se,
+          f"{name}/seeds": [float(v) for v in values]}
+
+
+class MetricsWriter:
+  """Appends JSON lines to metrics.jsonl; on resume, drops lines past the restored
+  step so that the history has no duplicated or missing steps."""
+
+  def __init__(self, workdir: str, resume_step: int = 0):
+    self.path = os.path.join(workdir, METRICS)
+    kept = [r for r in read_metrics(workdir, missing_ok=True)
+            if r["step"] <= resume_step]
+    with open(self.path, "w") as f:
+      for record in kept:
+        f.write(json.dumps(record) + "\n")
+
+  def write(self, records: Iterable[dict]) -> None:
+    with open(self.path, "a") as f:
+      for record in records:
+        f.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+      f.flush()
+      os.fsync(f.fileno())
+
+
+def read_metrics(workdir: str, missing_ok: bool = False) -> list[dict]:
+  """All records of metrics.jsonl (a torn last line is skipped)."""
+  path = os.path.join(workdir, METRICS)
+  if not os.path.exists(path):
+    if missing_ok:
+      return []
+    raise WorkdirError(f"work dir {workdir!r} has no {METRICS}")
+  records = []
+  with open(path) as f:
+    for line in f:
+      try:
+        records.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+  return records

@@ -8,8 +8,8 @@ Each kind is ``fn(logits, mask, bias, opts) -> weights`` with
 and returns weights [B, H, Lq, Lk], exactly 0 at masked entries.
 
   softmax  softmax over visible keys
-  linear   the raw score (no normalisation; opts.linear_norm may divide by the query
-           position or the row sum); with feature_map 'elu1' and linear_norm 'sum'
+  linear   the raw score (no normalisation; opts.linear_normalizer may divide by the query
+           position or the row sum); with feature_map 'elu1' and linear_normalizer 'sum'
            this is Katharopoulos et al. (2020)
   sigmoid  sigmoid(s + b), no normalisation over keys (Ramapuram et al., 2024; Gu et
            al., 2024 find it has no attention sink); b fixed or learned, e.g. -log T
@@ -41,7 +41,7 @@ def softmax_weights(logits, mask, bias, opts):
 
 
 # Linear attention: what a row of raw scores is divided by.
-LINEAR_NORMS = {
+LINEAR_NORMALIZERS = {
     "none": lambda w, mask: w,
     "position": lambda w, mask: w / query_positions(mask),
     "sum": lambda w, mask: w / (jnp.sum(w, axis=-1, keepdims=True) + 1e-6),
@@ -50,7 +50,7 @@ LINEAR_NORMS = {
 
 def linear_weights(logits, mask, bias, opts):
   del bias
-  return LINEAR_NORMS[opts.linear_norm](jnp.where(mask, logits, 0.0), mask)
+  return LINEAR_NORMALIZERS[opts.linear_normalizer](jnp.where(mask, logits, 0.0), mask)
 
 
 def sigmoid_weights(logits, mask, bias, opts):

@@ -51,7 +51,7 @@ class TransformerConfig:
   num_heads: int = 1  # heads per attention layer (d_h = d_model / num_heads)
   attention: str = "softmax"  # key of attention_kinds.ATTENTION
   feature_map: str = "identity"  # 'linear' only: key of attention_kinds.FEATURE_MAPS
-  linear_norm: str = "none"  # 'linear' only: 'none', 'position' (÷ i) or 'sum' (÷ row sum)
+  linear_normalizer: str = "none"  # 'linear' only: 'none', 'position' (÷ i) or 'sum' (÷ row sum)
   sigmoid_bias: float = 0.0  # 'sigmoid' only: initial bias b in sigmoid(s + b), e.g. -log T
   sigmoid_bias_learnable: bool = True  # 'sigmoid' only: b is a per-head Param (else fixed)
   mlp: bool = False  # add a ReLU MLP after each attention
@@ -70,7 +70,7 @@ class TransformerConfig:
 
   def __post_init__(self):
     choices = {"attention": attention_kinds.ATTENTION, "feature_map": attention_kinds.FEATURE_MAPS,
-               "linear_norm": attention_kinds.LINEAR_NORMS, "positions": POSITIONS,
+               "linear_normalizer": attention_kinds.LINEAR_NORMALIZERS, "positions": POSITIONS,
                "norm": NORMS, "sigma_gamma_init": GAMMA_INIT}
     for field, allowed in choices.items():
       if getattr(self, field) not in allowed:

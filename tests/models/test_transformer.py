@@ -52,7 +52,7 @@ def _reference_one_layer(model, tokens, kind, opts):
     w = e_s / e_s.sum(-1, keepdims=True)
   elif kind == "linear":
     w = np.where(visible, s, 0.0)
-    if opts.get("linear_norm") == "sum":
+    if opts.get("linear_normalizer") == "sum":
       w = w / (w.sum(-1, keepdims=True) + 1e-6)
   elif kind == "sigmoid":
     b = opts["sigmoid_bias"]
@@ -67,7 +67,7 @@ def _reference_one_layer(model, tokens, kind, opts):
 KINDS = [
     ("softmax", {}),
     ("linear", {}),
-    ("linear", {"feature_map": "elu1", "linear_norm": "sum"}),
+    ("linear", {"feature_map": "elu1", "linear_normalizer": "sum"}),
     ("sigmoid", {"sigmoid_bias": -math.log(LENGTH)}),
     ("relu", {}),
 ]

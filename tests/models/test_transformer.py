@@ -28,6 +28,13 @@ def _build(**options):
   return MODELS["transformer"](config, _Task(), nnx.Rngs(0))
 
 
+def _run(model, tokens, *capture):
+  """The jitted forward pass (one compile per model; eager op-by-op is slower)."""
+  graphdef, params = nnx.split(model, nnx.Param)
+  fn = jax.jit(lambda p, t: nnx.capture(nnx.merge(graphdef, p), *capture)({"tokens": t}))
+  return fn(params, tokens)
+
+
 def _tokens(seed=0, batch=2):
   return jax.random.randint(jax.random.key(seed), (batch, LENGTH), 0, VOCAB)
 
@@ -78,8 +85,8 @@ def test_attention_kind_matches_formula(kind, extra):
   opts = {"d_model": 8, "num_heads": 2, "num_layers": 1, "norm": "none", **extra}
   model = _build(attention=kind, **opts)
   tokens = _tokens()
-  logits, weights, logit_state, values = nnx.capture(
-      model, AttnWeights, AttnLogits, ValueStates)({"tokens": tokens})
+  logits, weights, logit_state, values = _run(
+      model, tokens, AttnWeights, AttnLogits, ValueStates)
   want_logits, want_weights = _reference_one_layer(model, np.asarray(tokens), kind, opts)
   np.testing.assert_allclose(logits, want_logits, rtol=1e-4, atol=1e-5)
   sown = weights["blocks"][0]["attn"]["attn_weights"].get_value()[0]
@@ -96,14 +103,14 @@ def test_causal(kind):
                  positions="rotary", qk_norm=True)
   tokens = _tokens()
   changed = tokens.at[:, 4].set((tokens[:, 4] + 1) % VOCAB)
-  a, b = model({"tokens": tokens}), model({"tokens": changed})
-  nnx.split(model, nnx.Param)  # a bare call left no Intermediate state behind
+  both = _run(model, jnp.concatenate([tokens, changed]))
+  a, b = both[:2], both[2:]
   np.testing.assert_allclose(a[:, :4], b[:, :4], atol=1e-6)
   assert not np.allclose(a[:, 4:], b[:, 4:])
 
 
 def _max_logit(model, tokens):
-  _, logits = nnx.capture(model, AttnLogits)({"tokens": tokens})
+  _, logits = _run(model, tokens, AttnLogits)
   s = logits["blocks"][0]["attn"]["attn_logits"].get_value()[0]
   return float(jnp.max(jnp.abs(jnp.where(jnp.isfinite(s), s, 0.0))))
 
@@ -160,15 +167,17 @@ def test_rotary_scores_depend_on_offset_only():
 def test_params_only_and_output_heads():
   model = _build(sigma_reparam=True, qk_norm=True, attention="sigmoid", mlp=True,
                  sigmoid_bias_learnable=False)
-  graphdef, params = nnx.split(model, nnx.Param)  # raises if any non-Param state
-  logits = jax.jit(lambda p, t: nnx.merge(graphdef, p)({"tokens": t}))(params, _tokens())
+  logits = _run(model, _tokens())  # nnx.split(model, nnx.Param) raises on non-Param state
   assert logits.shape == (2, LENGTH, VOCAB)
+  plain = _build(d_model=8, num_layers=1)
+  plain({"tokens": _tokens()})  # a bare call (outside capture) ...
+  nnx.split(plain, nnx.Param)  # ... leaves no Intermediate state behind
 
   class Multi(_Task):
     output_heads = 3
   config = ml_collections.ConfigDict({"name": "transformer", "d_model": 8})
   multi = MODELS["transformer"](config, Multi(), nnx.Rngs(0))
-  assert multi({"tokens": _tokens()}).shape == (2, LENGTH, 3, VOCAB)
+  assert _run(multi, _tokens()).shape == (2, LENGTH, 3, VOCAB)
   with pytest.raises(ValueError, match="model.attention"):
     _build(attention="cosine")
 

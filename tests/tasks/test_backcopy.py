@@ -6,6 +6,10 @@ import numpy as np
 
 from icl.tasks.backcopy import BOS, BackcopyTask
 
+TASK = BackcopyTask(seq_len=64)
+SAMPLE = jax.jit(lambda key: TASK.sample(key, 2048))  # one compile for every test
+BATCH = jax.device_get(SAMPLE(jax.random.key(0)))
+
 
 def test_table():
   task = BackcopyTask(vocab_size=64, num_triggers=3, table_seed=1)
@@ -20,8 +24,7 @@ def test_table():
 
 
 def test_sequences_follow_the_rule():
-  task = BackcopyTask(seq_len=128)
-  batch = jax.device_get(task.sample(jax.random.key(0), 64))
+  task, batch = TASK, BATCH
   tokens, targets = batch["tokens"], batch["targets"]
   trig = task.triggers
   assert np.all(tokens[:, 0] == BOS)
@@ -30,7 +33,7 @@ def test_sequences_follow_the_rule():
   assert np.all(targets != BOS)
   is_trig = trig[tokens]
   np.testing.assert_array_equal(batch["is_trigger"], is_trig)
-  prev = np.concatenate([np.full((64, 1), -1), tokens[:, :-1]], axis=1)
+  prev = np.concatenate([np.full((len(tokens), 1), -1), tokens[:, :-1]], axis=1)
   np.testing.assert_array_equal(targets[is_trig], prev[is_trig])  # back-copy
   assert not trig[targets[is_trig]].any()  # never two triggers in a row
   # Bigram steps only take transitions of positive probability.
@@ -40,8 +43,7 @@ def test_sequences_follow_the_rule():
 
 def test_transition_frequencies():
   """From the most frequent non-trigger, successors follow P(·|s) to 5 standard errors."""
-  task = BackcopyTask(seq_len=64)
-  batch = jax.device_get(task.sample(jax.random.key(1), 2048))
+  task, batch = TASK, BATCH
   state = 4
   from_state = batch["tokens"] == state
   counts = np.bincount(batch["targets"][from_state], minlength=task.vocab_size)
@@ -52,15 +54,15 @@ def test_transition_frequencies():
 
 
 def test_deterministic_per_key():
-  task = BackcopyTask(seq_len=32)
-  a, b = task.sample(jax.random.key(2), 4), task.sample(jax.random.key(2), 4)
-  for name in a:
-    np.testing.assert_array_equal(a[name], b[name])
+  again = SAMPLE(jax.random.key(0))
+  for name in BATCH:
+    np.testing.assert_array_equal(BATCH[name], again[name])
+  assert not np.array_equal(BATCH["tokens"], SAMPLE(jax.random.key(1))["tokens"])
 
 
 def test_oracle_reaches_the_floors():
-  task = BackcopyTask(seq_len=64)
-  batch = task.sample(jax.random.key(3), 128)
+  task = TASK
+  batch = jax.tree.map(lambda x: jnp.asarray(x[:128]), BATCH)
   log_p = jnp.log(jnp.asarray(task.table, jnp.float32) + 1e-30)[batch["tokens"]]
   prev = jnp.concatenate([batch["tokens"][:, :1], batch["tokens"][:, :-1]], axis=1)
   copy = 50.0 * jax.nn.one_hot(prev, task.vocab_size)

@@ -7,10 +7,14 @@ import pytest
 
 from icl.tasks.mqar import MQARTask
 
+TASK = MQARTask(vocab_size=64, seq_len=48, num_pairs=6)
+# One compiled sampler for the tests below (compiles dominate the test time).
+SAMPLE = jax.jit(lambda key, step: TASK.sample(key, 64, step=step))
+
 
 def test_structure():
-  task = MQARTask(vocab_size=64, seq_len=48, num_pairs=6)
-  batch = jax.device_get(task.sample(jax.random.key(0), 64))
+  task = TASK
+  batch = jax.device_get(SAMPLE(jax.random.key(0), 0))
   tokens, targets, mask = batch["tokens"], batch["targets"], batch["loss_mask"]
   assert tokens.shape == targets.shape == mask.shape == (64, 48)
   assert tokens.dtype == targets.dtype == np.int32 and mask.dtype == np.float32
@@ -34,8 +38,8 @@ def test_structure():
 
 def test_random_filler_keeps_queries():
   task = MQARTask(vocab_size=64, seq_len=48, num_pairs=6, random_filler=True)
-  batch = task.sample(jax.random.key(1), 16)
-  plain = MQARTask(vocab_size=64, seq_len=48, num_pairs=6).sample(jax.random.key(1), 16)
+  batch = jax.jit(lambda key: task.sample(key, 64))(jax.random.key(1))
+  plain = SAMPLE(jax.random.key(1), 0)
   keep = (plain["tokens"] != 0)
   np.testing.assert_array_equal(batch["tokens"][keep], plain["tokens"][keep])
   np.testing.assert_array_equal(batch["targets"], plain["targets"])
@@ -43,11 +47,9 @@ def test_random_filler_keeps_queries():
 
 
 def test_deterministic_per_key_and_jittable():
-  task = MQARTask(vocab_size=128, seq_len=64, num_pairs=4)
-  sample = jax.jit(lambda key, step: task.sample(key, 8, step=step))
-  a = sample(jax.random.key(3), jnp.int32(0))
-  b = sample(jax.random.key(3), jnp.int32(7))
-  c = sample(jax.random.key(4), jnp.int32(0))
+  a = SAMPLE(jax.random.key(3), jnp.int32(0))
+  b = SAMPLE(jax.random.key(3), jnp.int32(7))
+  c = SAMPLE(jax.random.key(4), jnp.int32(0))
   for name in a:
     np.testing.assert_array_equal(a[name], b[name])
   assert not np.array_equal(a["tokens"], c["tokens"])
@@ -57,7 +59,7 @@ def test_gap_distribution_power_law():
   """With K = 1 the single gap has P(g) ∝ (g+1)^(a-1); check to 5 standard errors."""
   task = MQARTask(vocab_size=16, seq_len=24, num_pairs=1, power_a=0.01)
   n = 20_000
-  batch = task.sample(jax.random.key(0), n)
+  batch = jax.jit(lambda key: task.sample(key, n))(jax.random.key(0))
   gaps = (np.argmax(np.asarray(batch["loss_mask"]), axis=1) - 2) // 2
   freq = np.bincount(gaps, minlength=task.num_slots) / n
   g = np.arange(task.num_slots)
@@ -67,10 +69,9 @@ def test_gap_distribution_power_law():
 
 
 def test_metrics_perfect_prediction():
-  task = MQARTask(vocab_size=32, seq_len=32, num_pairs=4)
-  batch = task.sample(jax.random.key(0), 4)
-  logits = 20.0 * jax.nn.one_hot(batch["targets"], 32)
-  m = task.metrics(logits, batch)
+  batch = SAMPLE(jax.random.key(0), 0)
+  logits = 20.0 * jax.nn.one_hot(batch["targets"], 64)
+  m = jax.jit(TASK.metrics)(logits, batch)
   assert m["acc"] == 1.0 and m["acc_seq"] == 1.0 and m["loss"] < 1e-6
 
 

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from icl import cli, config_lib
+from icl import cli, compare, config_lib
 from icl import workdir as workdir_lib
 
 DEFAULT_LENGTHS = "10,20,40,60,80,100"
@@ -55,6 +55,10 @@ def evaluate_workdir(workdir: str, context_lens: list[int] | None = None,
             "num_seeds": config.train.num_seeds, "context_len": {},
             "context_len_se": {}, "context_len_seeds": {}}
   key = trainer.eval_key(config)
+  with_theory = compare.supports(config)
+  if with_theory:
+    result["theory"], result["theory_se"] = {}, {}
+    result["reduced"] = compare.bridge_summary(states["params"], exp.task)
   for length in context_lens:
     out = core.evaluate(exp, states["params"], key, num_prompts,
                         config.eval.batch_size, int(length))
@@ -65,16 +69,40 @@ def evaluate_workdir(workdir: str, context_lens: list[int] | None = None,
     result["context_len_se"][str(length)] = summary.get(
         "mse/se", float(np.asarray(out["loss_stderr"])[0]))
     result["context_len_seeds"][str(length)] = per_seed.tolist()
+    if with_theory:  # the same prompts for the theory predictors, seed by seed
+      per_seed_risks = [compare.theory_risks(
+          config, exp.task, jax.tree.map(lambda a, i=i: a[i], states["params"]), key,
+          num_prompts, config.eval.batch_size, int(length))
+                        for i in range(config.train.num_seeds)]
+      for name in per_seed_risks[0][0]:
+        values = [r[name] for r, _ in per_seed_risks]
+        result["theory"].setdefault(name, {})[str(length)] = float(np.mean(values))
+        result["theory_se"].setdefault(name, {})[str(length)] = (
+            float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1
+            else per_seed_risks[0][1][name])
   with open(os.path.join(workdir, workdir_lib.EVAL), "w") as f:
     json.dump(result, f, indent=2)
   return result
 
 
 def format_table(result: dict) -> str:
-  lines = [f"step {result['step']}, {result['num_prompts']} prompts per length",
-           f"{'L':>6}  {'mse':>8}  {'se':>7}"]
+  """Model MSE (and the theory predictors' risks on the same prompts) per length."""
+  names = [n for n in compare.THEORY_NAMES if n in result.get("theory", {})]
+  lines = [f"step {result['step']}, {result['num_prompts']} prompts per length, "
+           f"{result['num_seeds']} seed(s)"]
+  if "reduced" in result:
+    red = result["reduced"]
+    lines.append("reduced model (seed 0): omega " + ", ".join(
+        f"{w:+.3f}" for w in red["omega"][0]) + "; mu " + ", ".join(
+        f"{m:+.3f}" for m in red["mu"][0]) + f"; eta {red['eta'][0]:.3f}; "
+        f"sum mu {red['mu_sum'][0]:+.3f}; dummy heads "
+        f"{[h for h, dm in enumerate(red['dummy'][0]) if dm]}")
+  lines.append(f"{'L':>5}  {'model':>8} {'(se)':>7}" +
+               "".join(f"  {n:>11}" for n in names))
   for length, mse in result["context_len"].items():
-    lines.append(f"{length:>6}  {mse:8.4f}  {result['context_len_se'][length]:7.4f}")
+    row = f"{length:>5}  {mse:8.4f} {result['context_len_se'][length]:7.4f}"
+    row += "".join(f"  {result['theory'][n][length]:11.4f}" for n in names)
+    lines.append(row)
   return "\n".join(lines)
 
 

@@ -1,0 +1,33 @@
+"""Theory of in-context linear regression with (multi-head) attention.
+
+Plain jax.numpy, independent of models and training (house style rule 8). Spec:
+shared/spec/regression.md, "Theory" and "Targets". See theory/README.md for every
+formula, its assumptions and its source.
+"""
+
+from theory.bridge import reduced_params
+from theory.montecarlo import bayes_risk_mc, mc_risk
+from theory.predictors import (bayes_predict, debiased_gd_predict, gd_predict,
+                               kernel_predict, linear_attention_predict,
+                               ols_predict, preconditioned_gd_predict,
+                               ridge_predict)
+from theory.reduced import (kernel_risk_first_order, optimal_mu, pair_limit,
+                            reduced_flow, reduced_gd, reduced_loss,
+                            single_head_optimum, stage_boundaries)
+from theory.risks import (debiased_gd_opt_risk, debiased_gd_opt_step,
+                          debiased_gd_risk, gd_opt_risk, gd_opt_step, gd_risk,
+                          linear_attention_opt_risk, linear_attention_opt_step,
+                          optimal_preconditioner, preconditioned_gd_risk,
+                          ridge_risk_proportional)
+
+__all__ = [
+    "bayes_predict", "bayes_risk_mc", "debiased_gd_opt_risk", "debiased_gd_opt_step",
+    "debiased_gd_predict", "debiased_gd_risk", "gd_opt_risk", "gd_opt_step",
+    "gd_predict", "gd_risk", "kernel_predict", "kernel_risk_first_order",
+    "linear_attention_opt_risk", "linear_attention_opt_step",
+    "linear_attention_predict", "mc_risk", "ols_predict", "optimal_mu",
+    "optimal_preconditioner", "pair_limit", "preconditioned_gd_predict",
+    "preconditioned_gd_risk", "reduced_flow", "reduced_gd", "reduced_loss",
+    "reduced_params", "ridge_predict", "ridge_risk_proportional",
+    "single_head_optimum", "stage_boundaries",
+]

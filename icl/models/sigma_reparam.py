@@ -16,6 +16,8 @@ matrices, and the extra matrix-vector products are negligible next to the layer.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -27,6 +29,7 @@ def _unit(x: jax.Array) -> jax.Array:
   return x / (jnp.linalg.norm(x) + 1e-12)
 
 
+@functools.partial(jax.jit, static_argnums=1)  # eager calls (init, probes) compile once
 def spectral_norm(w: jax.Array, num_iters: int) -> jax.Array:
   """σ(W) for W [d_in, d_out] by `num_iters` power iterations; grad flows through W only."""
   w_stop = jax.lax.stop_gradient(w)

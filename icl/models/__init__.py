@@ -6,9 +6,11 @@
 """
 
 from icl.models import one_layer
+from icl.models import transformer
 
 MODELS = {
     "one_layer": one_layer.build,
+    "transformer": transformer.build,
 }
 
 

@@ -10,11 +10,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from icl.tasks.backcopy import BackcopyTask
+from icl.tasks.mqar import MQARTask
+from icl.tasks.parity import InContextParityTask, RunningParityTask, SparseParityTask
 from icl.tasks.regression import RegressionTask, SuperpositionTask
 
 TASKS: dict[str, type] = {
     "regression": RegressionTask,
     "superposition": SuperpositionTask,
+    "mqar": MQARTask,
+    "sparse_parity": SparseParityTask,
+    "incontext_parity": InContextParityTask,
+    "running_parity": RunningParityTask,
+    "backcopy": BackcopyTask,
 }
 
 

@@ -1,0 +1,78 @@
+"""Bigram-backcopy (Guo et al., *Active-dormant attention heads*, 2024): sinks and dormant heads.
+
+Their model: learned token + position embeddings, pre-LN, 1 (or 3) layers, 1 head,
+width 256, ReLU MLP 4x, untied read-out; AdamW (0.9, 0.99), lr 3e-4, wd 1e-4, batch
+512, 10k steps (100k for dynamics). The CPU default is width 64, batch 32, 1.5k
+steps at lr 1e-3 (~5 min on 2 free cores; trigger accuracy ~0.99 by step 500); on a GPU use ``--config.model.d_model=256
+--config.train.batch_size=512 --config.train.num_steps=10000 --config.train.lr=3e-4``.
+
+  python -m icl.train --config=configs/backcopy.py --workdir=runs/bb
+  python -m icl.train --config=configs/backcopy.py:relu --workdir=runs/bb_relu
+
+Variants: softmax (default; expect a BOS sink on non-trigger queries), sigmoid
+(no normalisation, bias -log T; Gu et al. find no sink), relu (relu(s)/i; Guo et
+al.: removes the sink), three_layers, tiny (for tests).
+"""
+
+import math
+
+from configs import _transformer
+from icl import config_lib
+
+
+def get_config(variant: str | None = None):
+  c = config_lib.base_config()
+
+  c.task.name = "backcopy"
+  c.task.vocab_size = 64  # V including BOS (token 0)
+  c.task.seq_len = 256  # T
+  c.task.num_triggers = 3  # k most frequent tokens trigger a back-copy
+  c.task.zipf_exponent = 1.0  # marginal π_r ∝ r^-zipf_exponent
+  c.task.concentration = 1.0  # bigram rows ~ Dirichlet(concentration · (V-1) · π)
+  c.task.table_seed = 0  # draws the bigram table
+
+  _transformer.set_transformer(c.model)
+  c.model.d_model = 64
+  c.model.num_layers = 1
+  c.model.num_heads = 1
+  c.model.mlp = True
+  c.model.positions = "learned"
+  c.model.norm = "pre"
+  c.model.tied_embeddings = False
+
+  c.train.num_steps = 1_500
+  c.train.batch_size = 32
+  c.train.optimizer = "adamw"
+  c.train.b1 = 0.9
+  c.train.b2 = 0.99
+  c.train.weight_decay = 1e-4
+  c.train.lr = 1e-3
+  c.train.warmup_steps = 100
+  c.train.log_every = 100
+  c.train.eval_every = 500
+  c.train.ckpt_every = 1_000
+
+  c.eval.num_prompts = 256
+  c.eval.batch_size = 128
+
+  variant = variant or "softmax"
+  if variant == "softmax":
+    pass
+  elif variant == "sigmoid":
+    c.model.attention = "sigmoid"
+    c.model.sigmoid_bias = -math.log(c.task.seq_len)  # b = -log T (Ramapuram et al., 2024)
+  elif variant == "relu":
+    c.model.attention = "relu"
+  elif variant == "three_layers":
+    c.model.num_layers = 3
+  elif variant == "tiny":
+    c.task.seq_len = 32
+    c.train.num_steps = 200
+    c.train.log_every = 50
+    c.train.eval_every = 100
+    c.train.ckpt_every = 100
+    c.eval.num_prompts = 64
+  else:
+    raise ValueError(f"config variant {variant!r}; allowed: softmax, sigmoid, relu, "
+                     "three_layers, tiny")
+  return c

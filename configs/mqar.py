@@ -1,0 +1,83 @@
+"""Multi-query associative recall (Arora et al., *Zoology*, 2023) with a 2-layer causal transformer.
+
+Their setting: V = 8192, (T, K) in {(64,4), (128,8), (256,16), (512,64)}, 2 layers,
+no MLP, 1 head, learned positions, d_model 64-512, AdamW wd 0.1, cosine decay, lr
+best of {1e-4, 4.6e-4, 2.2e-3, 1e-2}. The CPU default here (V = 512, T = 64, K = 4,
+d = 64, 3k steps of batch 64) finishes in a few minutes; on a GPU use e.g.
+``--config.task.vocab_size=8192 --config.task.seq_len=256 --config.task.num_pairs=16
+--config.train.batch_size=256 --config.train.num_steps=20000``.
+
+  python -m icl.train --config=configs/mqar.py --workdir=runs/mqar
+  python -m icl.train --config=configs/mqar.py:linear --workdir=runs/mqar_linear
+
+Variants: default (softmax), linear (identity features, unnormalised: the
+associative memory Σ v kᵀ), linear_elu (elu+1 features, row-normalised), one_layer
+(expected to fail), long (T = 256, K = 16; GPU), tiny (for tests).
+"""
+
+from configs import _transformer
+from icl import config_lib
+
+
+def get_config(variant: str | None = None):
+  c = config_lib.base_config()
+
+  c.task.name = "mqar"
+  c.task.vocab_size = 512  # V: keys from {1..V/2-1}, values from {V/2..V-1}, 0 = filler
+  c.task.seq_len = 64  # T
+  c.task.num_pairs = 4  # K key-value pairs, each queried once
+  c.task.power_a = 0.01  # query gaps P(g) ∝ (g+1)^(a-1)
+  c.task.random_filler = False  # filler uniform over V (zoology's option) instead of 0
+
+  _transformer.set_transformer(c.model)
+  c.model.d_model = 64
+  c.model.num_layers = 2
+  c.model.num_heads = 1
+  c.model.mlp = False
+  c.model.positions = "learned"
+
+  c.train.num_steps = 3_000
+  c.train.batch_size = 64
+  c.train.optimizer = "adamw"
+  c.train.weight_decay = 0.1
+  c.train.lr = 2.2e-3
+  c.train.schedule = "cosine"
+  c.train.warmup_steps = 100
+  c.train.log_every = 100
+  c.train.eval_every = 500
+  c.train.ckpt_every = 1_000
+
+  c.eval.num_prompts = 1_024
+  c.eval.batch_size = 512
+
+  variant = variant or "default"
+  if variant == "default":
+    pass
+  elif variant == "linear":
+    c.model.attention = "linear"
+  elif variant == "linear_elu":
+    c.model.attention = "linear"
+    c.model.feature_map = "elu1"
+    c.model.linear_normalizer = "sum"
+  elif variant == "one_layer":
+    c.model.num_layers = 1
+  elif variant == "long":
+    c.task.vocab_size = 8192
+    c.task.seq_len = 256
+    c.task.num_pairs = 16
+    c.model.d_model = 128
+    c.train.batch_size = 256
+    c.train.num_steps = 20_000
+  elif variant == "tiny":
+    c.task.vocab_size = 64
+    c.task.seq_len = 32
+    c.model.d_model = 32
+    c.train.num_steps = 200
+    c.train.log_every = 50
+    c.train.eval_every = 100
+    c.train.ckpt_every = 100
+    c.eval.num_prompts = 256
+  else:
+    raise ValueError(f"config variant {variant!r}; allowed: default, linear, linear_elu, "
+                     "one_layer, long, tiny")
+  return c

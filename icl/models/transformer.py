@@ -1,0 +1,229 @@
+"""A causal decoder transformer for the token tasks, with switchable attention.
+
+Spec: shared/spec/tasks.md, "The model family". tokens [B, T] -> logits [B, T, V]
+(or [B, T, N, V] for a task with N = ``task.output_heads`` > 1 output heads):
+
+  h = E[tokens] (+ P[:T] for learned positions)
+  for each layer:  h = h + Attn(LN(h));  h = h + MLP(LN(h))   (MLP optional)
+  logits = LN(h) @ Eᵀ (tied) or LN(h) @ W_out (untied)
+
+`norm='none'` drops every LN; `residual=False` drops the skip connections (h =
+Attn(LN(h)) ...). Attention per layer, per head (d_h = d_model / num_heads):
+
+  q, k = W_q h, W_k h  -> qk_norm (LayerNorm over d_h) -> rotary -> feature map
+  s = q·k / √d_h -> soft-cap c·tanh(s/c) -> weights by `attention_kinds.ATTENTION`
+  out = W_o Σ_k w_qk W_v h_k
+
+With `sigma_reparam`, every W_q, W_k, W_v, W_o and MLP weight is (γ/σ(W)) W (see
+`sigma_reparam.py`). Each attention layer sows (``icl.models.intermediates``):
+AttnWeights "attn_weights" [B, H, T, T], AttnLogits "attn_logits" [B, H, T, T]
+(soft-capped scores; -inf at masked entries for every kind), ValueStates
+"value_norms" [B, H, T] = |W_v h_k| per head.
+
+All state is ``nnx.Param``: the model is split/merged with ``nnx.split(model,
+nnx.Param)``. The z-loss lives with the losses (`icl.tasks.common.z_loss`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from icl.models import attention_kinds
+from icl.models.intermediates import AttnLogits, AttnWeights, ValueStates
+from icl.models.sigma_reparam import GAMMA_INIT, Linear
+from icl.tasks import common
+
+POSITIONS = ("learned", "rotary", "none")
+NORMS = ("pre", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+  """Options of the transformer; exactly the fields of ``config.model`` minus ``name``."""
+
+  d_model: int = 64  # residual width
+  num_layers: int = 2  # attention (+ MLP) blocks
+  num_heads: int = 1  # heads per attention layer (d_h = d_model / num_heads)
+  attention: str = "softmax"  # key of attention_kinds.ATTENTION
+  feature_map: str = "identity"  # 'linear' only: key of attention_kinds.FEATURE_MAPS
+  linear_normalizer: str = "none"  # 'linear' only: 'none', 'position' (÷ i) or 'sum' (÷ row sum)
+  sigmoid_bias: float = 0.0  # 'sigmoid' only: initial bias b in sigmoid(s + b), e.g. -log T
+  sigmoid_bias_learnable: bool = True  # 'sigmoid' only: b is a per-head Param (else fixed)
+  mlp: bool = False  # add a ReLU MLP after each attention
+  mlp_ratio: int = 4  # MLP hidden width / d_model
+  positions: str = "learned"  # 'learned' absolute, 'rotary' or 'none'
+  rope_base: float = 10_000.0  # rotary frequency base
+  norm: str = "pre"  # 'pre' (pre-LN + final LN) or 'none'
+  residual: bool = True  # skip connections around attention and MLP
+  tied_embeddings: bool = False  # read out with the token embedding
+  qk_norm: bool = False  # LayerNorm on queries and keys (Wortsman et al., 2023)
+  sigma_reparam: bool = False  # σReparam on every attention / MLP weight (Zhai et al., 2023)
+  sigma_gamma_init: str = "one"  # σReparam γ at init: 'one' or 'sigma' (σ of the init W)
+  power_iters: int = 16  # σReparam power iterations per forward pass
+  softcap: float = 0.0  # attention logit soft-cap c (c·tanh(s/c)); 0 = off
+  init_std: float = 0.02  # std of token / position embeddings and the untied read-out
+
+  def __post_init__(self):
+    choices = {"attention": attention_kinds.ATTENTION, "feature_map": attention_kinds.FEATURE_MAPS,
+               "linear_normalizer": attention_kinds.LINEAR_NORMALIZERS, "positions": POSITIONS,
+               "norm": NORMS, "sigma_gamma_init": GAMMA_INIT}
+    for field, allowed in choices.items():
+      if getattr(self, field) not in allowed:
+        raise ValueError(f"model.{field}={getattr(self, field)!r}; allowed: {sorted(allowed)}")
+    if self.d_model % self.num_heads:
+      raise ValueError(f"model.d_model={self.d_model} is not divisible by "
+                       f"model.num_heads={self.num_heads}")
+    if self.positions == "rotary" and (self.d_model // self.num_heads) % 2:
+      raise ValueError("model.positions='rotary' needs an even head dimension")
+
+  @property
+  def head_dim(self) -> int:
+    return self.d_model // self.num_heads
+
+
+def rotary(x: jax.Array, base: float) -> jax.Array:
+  """Rotary position embedding (Su et al., 2021), half-split form. x [B, T, H, d_h]."""
+  length, dim = x.shape[1], x.shape[-1]
+  freqs = base ** (-jnp.arange(0, dim // 2, dtype=jnp.float32) * 2.0 / dim)
+  angles = jnp.arange(length, dtype=jnp.float32)[:, None] * freqs  # [T, d_h/2]
+  cos, sin = jnp.cos(angles)[None, :, None, :], jnp.sin(angles)[None, :, None, :]
+  x1, x2 = x[..., :dim // 2], x[..., dim // 2:]
+  return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1).astype(x.dtype)
+
+
+def _sow(module: nnx.Module, kind: type, name: str, value: jax.Array) -> None:
+  """Sows only inside ``nnx.capture``: a bare ``model(batch)`` stays pure and never adds
+  Intermediate state to the module (which would break ``nnx.split(model, nnx.Param)``).
+  flax 0.12.8 marks an active capture by the ``__captures__`` attribute it sets."""
+  if hasattr(module, "__captures__"):
+    module.sow(kind, name, value)
+
+
+def _linear(cfg: TransformerConfig, d_in: int, d_out: int, rngs: nnx.Rngs) -> Linear:
+  return Linear(d_in, d_out, rngs=rngs, sigma_reparam=cfg.sigma_reparam,
+                power_iters=cfg.power_iters, gamma_init=cfg.sigma_gamma_init)
+
+
+class Attention(nnx.Module):
+  """Causal multi-head attention of kind ``cfg.attention``. x [B, T, D] -> [B, T, D]."""
+
+  def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    width = cfg.num_heads * cfg.head_dim
+    self.query = _linear(cfg, cfg.d_model, width, rngs)
+    self.key = _linear(cfg, cfg.d_model, width, rngs)
+    self.value = _linear(cfg, cfg.d_model, width, rngs)
+    self.out = _linear(cfg, width, cfg.d_model, rngs)
+    if cfg.qk_norm:
+      self.query_norm = nnx.LayerNorm(cfg.head_dim, rngs=rngs)
+      self.key_norm = nnx.LayerNorm(cfg.head_dim, rngs=rngs)
+    # A fixed bias stays a Python float in cfg: the model holds nothing but Params.
+    self.learned_bias = cfg.attention == "sigmoid" and cfg.sigmoid_bias_learnable
+    if self.learned_bias:
+      self.bias = nnx.Param(jnp.full((cfg.num_heads,), cfg.sigmoid_bias, jnp.float32))
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    cfg = self.cfg
+    batch, length, _ = x.shape
+    heads = lambda y: y.reshape(batch, length, cfg.num_heads, cfg.head_dim)
+    q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+    if cfg.qk_norm:
+      q, k = self.query_norm(q), self.key_norm(k)
+    if cfg.positions == "rotary":
+      q, k = rotary(q, cfg.rope_base), rotary(k, cfg.rope_base)
+    if cfg.attention == "linear":
+      phi = attention_kinds.FEATURE_MAPS[cfg.feature_map]
+      q, k = phi(q), phi(k)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(cfg.head_dim)
+    if cfg.softcap > 0:
+      logits = cfg.softcap * jnp.tanh(logits / cfg.softcap)
+    mask = attention_kinds.causal_mask(length)
+    bias = (self.bias[...] if self.learned_bias
+            else jnp.full((cfg.num_heads,), cfg.sigmoid_bias, logits.dtype))
+    weights = attention_kinds.ATTENTION[cfg.attention](logits, mask, bias, cfg)
+    _sow(self, AttnWeights, "attn_weights", weights)
+    _sow(self, AttnLogits, "attn_logits", jnp.where(mask, logits, -jnp.inf))
+    _sow(self, ValueStates, "value_norms", jnp.linalg.norm(v, axis=-1).transpose(0, 2, 1))
+    mixed = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, -1)
+    return self.out(mixed)
+
+
+class Mlp(nnx.Module):
+  """ReLU MLP D -> ratio·D -> D."""
+
+  def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
+    self.up = _linear(cfg, cfg.d_model, cfg.mlp_ratio * cfg.d_model, rngs)
+    self.down = _linear(cfg, cfg.mlp_ratio * cfg.d_model, cfg.d_model, rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.down(jax.nn.relu(self.up(x)))
+
+
+class Block(nnx.Module):
+  """Attention then (optionally) MLP, each pre-LN and residual if configured."""
+
+  def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    norm = lambda: nnx.LayerNorm(cfg.d_model, rngs=rngs) if cfg.norm == "pre" else None
+    self.attn_norm, self.attn = norm(), Attention(cfg, rngs=rngs)
+    self.mlp_norm, self.mlp = (norm(), Mlp(cfg, rngs=rngs)) if cfg.mlp else (None, None)
+
+  def _sublayer(self, norm, layer, h):
+    out = layer(norm(h) if norm is not None else h)
+    return h + out if self.cfg.residual else out
+
+  def __call__(self, h: jax.Array) -> jax.Array:
+    h = self._sublayer(self.attn_norm, self.attn, h)
+    if self.mlp is not None:
+      h = self._sublayer(self.mlp_norm, self.mlp, h)
+    return h
+
+
+class Transformer(nnx.Module):
+  """Causal decoder: batch["tokens"] [B, T] -> logits [B, T, V] ([B, T, N, V] if N > 1)."""
+
+  def __init__(self, cfg: TransformerConfig, *, vocab_size: int, seq_len: int,
+               output_heads: int = 1, rngs: nnx.Rngs):
+    if output_heads > 1 and cfg.tied_embeddings:
+      raise ValueError(f"a task with {output_heads} output heads needs "
+                       "model.tied_embeddings=False")
+    self.cfg, self.vocab_size, self.output_heads = cfg, vocab_size, output_heads
+    init = nnx.initializers.normal(cfg.init_std)
+    self.embed = nnx.Param(init(rngs.params(), (vocab_size, cfg.d_model)))
+    if cfg.positions == "learned":
+      self.pos_embed = nnx.Param(init(rngs.params(), (seq_len, cfg.d_model)))
+    self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
+    self.final_norm = nnx.LayerNorm(cfg.d_model, rngs=rngs) if cfg.norm == "pre" else None
+    if not cfg.tied_embeddings:
+      self.readout = nnx.Param(init(rngs.params(), (cfg.d_model, output_heads * vocab_size)))
+
+  def __call__(self, batch: dict[str, jax.Array]) -> jax.Array:
+    tokens = batch["tokens"]
+    h = self.embed[...][tokens]
+    if self.cfg.positions == "learned":
+      h = h + self.pos_embed[...][:tokens.shape[1]]
+    for block in self.blocks:
+      h = block(h)
+    if self.final_norm is not None:
+      h = self.final_norm(h)
+    readout = self.embed[...].T if self.cfg.tied_embeddings else self.readout[...]
+    logits = h @ readout
+    if self.output_heads > 1:
+      logits = logits.reshape(*logits.shape[:-1], self.output_heads, self.vocab_size)
+    return logits
+
+
+def build(model_config, task, rngs: nnx.Rngs) -> Transformer:
+  """MODELS["transformer"]: the task supplies vocab_size, seq_len (and output_heads)."""
+  options = {k: v for k, v in dict(model_config).items() if k != "name"}
+  cfg = TransformerConfig(**options)
+  return Transformer(cfg, vocab_size=task.vocab_size, seq_len=task.seq_len,
+                     output_heads=getattr(task, "output_heads", 1), rngs=rngs)
+
+
+z_loss = common.z_loss  # mean over masked positions of logsumexp(logits)^2

@@ -1,0 +1,191 @@
+"""Transformer: each attention kind against an independent jnp re-computation,
+causality, logit bounds (qk-norm, soft-cap), σReparam, rotary, the Param-only contract."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from flax import nnx
+
+from icl.models import MODELS
+from icl.models import sigma_reparam
+from icl.models import transformer
+from icl.models.intermediates import AttnLogits, AttnWeights, ValueStates
+
+VOCAB, LENGTH = 11, 7
+
+
+class _Task:
+  vocab_size = VOCAB
+  seq_len = LENGTH
+
+
+def _build(**options):
+  config = ml_collections.ConfigDict({"name": "transformer", **options})
+  return MODELS["transformer"](config, _Task(), nnx.Rngs(0))
+
+
+def _run(model, tokens, *capture):
+  """The jitted forward pass (one compile per model; eager op-by-op is slower)."""
+  graphdef, params = nnx.split(model, nnx.Param)
+  fn = jax.jit(lambda p, t: nnx.capture(nnx.merge(graphdef, p), *capture)({"tokens": t}))
+  return fn(params, tokens)
+
+
+def _tokens(seed=0, batch=2):
+  # numpy draws: no PRNG kernels to compile in the tests' inputs
+  return jnp.asarray(np.random.default_rng(seed).integers(0, VOCAB, (batch, LENGTH)))
+
+
+def _reference_one_layer(model, tokens, kind, opts):
+  """The 1-layer, no-LN, residual transformer written out with plain jnp."""
+  p = nnx.state(model, nnx.Param)
+  e = np.asarray(p["embed"][...])
+  h = e[tokens] + np.asarray(p["pos_embed"][...])[:LENGTH]
+  attn = p["blocks"][0]["attn"]
+  heads, dh = opts["num_heads"], opts["d_model"] // opts["num_heads"]
+  proj = lambda name: (h @ np.asarray(attn[name]["kernel"][...])).reshape(
+      *h.shape[:2], heads, dh)
+  q, k, v = proj("query"), proj("key"), proj("value")
+  if kind == "linear" and opts.get("feature_map") == "elu1":
+    q, k = np.where(q > 0, q + 1, np.exp(q)), np.where(k > 0, k + 1, np.exp(k))
+  s = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(dh)
+  visible = np.arange(LENGTH)[None, :] <= np.arange(LENGTH)[:, None]
+  i = np.arange(1, LENGTH + 1)[:, None]
+  if kind == "softmax":
+    e_s = np.where(visible, np.exp(s - s.max(-1, keepdims=True)), 0.0)
+    w = e_s / e_s.sum(-1, keepdims=True)
+  elif kind == "linear":
+    w = np.where(visible, s, 0.0)
+    if opts.get("linear_normalizer") == "sum":
+      w = w / (w.sum(-1, keepdims=True) + 1e-6)
+  elif kind == "sigmoid":
+    b = opts["sigmoid_bias"]
+    w = np.where(visible, 1 / (1 + np.exp(-(s + b))), 0.0)
+  elif kind == "relu":
+    w = np.where(visible, np.maximum(s, 0.0), 0.0) / i
+  out = np.einsum("bhqk,bkhd->bqhd", w, v).reshape(*h.shape[:2], heads * dh)
+  h = h + out @ np.asarray(attn["out"]["kernel"][...])
+  return h @ np.asarray(p["readout"][...]), w
+
+
+KINDS = [
+    ("softmax", {}),
+    ("linear", {}),
+    ("linear", {"feature_map": "elu1", "linear_normalizer": "sum"}),
+    ("sigmoid", {"sigmoid_bias": -math.log(LENGTH)}),
+    ("relu", {}),
+]
+
+
+@pytest.mark.parametrize("kind,extra", KINDS)
+def test_attention_kind_matches_formula(kind, extra):
+  opts = {"d_model": 8, "num_heads": 2, "num_layers": 1, "norm": "none", **extra}
+  model = _build(attention=kind, **opts)
+  tokens = _tokens()
+  logits, weights, logit_state, values = _run(
+      model, tokens, AttnWeights, AttnLogits, ValueStates)
+  want_logits, want_weights = _reference_one_layer(model, np.asarray(tokens), kind, opts)
+  np.testing.assert_allclose(logits, want_logits, rtol=1e-4, atol=1e-5)
+  sown = weights["blocks"][0]["attn"]["attn_weights"].get_value()[0]
+  np.testing.assert_allclose(sown, want_weights, rtol=1e-4, atol=1e-6)
+  assert values["blocks"][0]["attn"]["value_norms"].get_value()[0].shape == (2, 2, LENGTH)
+  masked = logit_state["blocks"][0]["attn"]["attn_logits"].get_value()[0]
+  assert np.all(np.isneginf(np.asarray(masked)[..., np.triu_indices(LENGTH, 1)[0],
+                                               np.triu_indices(LENGTH, 1)[1]]))
+
+
+@pytest.mark.parametrize("kind", ["softmax", "linear", "sigmoid", "relu"])
+def test_causal(kind):
+  model = _build(attention=kind, d_model=16, num_heads=2, num_layers=2, mlp=True,
+                 positions="rotary", qk_norm=True)
+  tokens = _tokens()
+  changed = tokens.at[:, 4].set((tokens[:, 4] + 1) % VOCAB)
+  both = _run(model, jnp.concatenate([tokens, changed]))
+  a, b = both[:2], both[2:]
+  np.testing.assert_allclose(a[:, :4], b[:, :4], atol=1e-6)
+  assert not np.allclose(a[:, 4:], b[:, 4:])
+
+
+def _max_logit(model, tokens):
+  _, logits = _run(model, tokens, AttnLogits)
+  s = logits["blocks"][0]["attn"]["attn_logits"].get_value()[0]
+  return float(jnp.max(jnp.abs(jnp.where(jnp.isfinite(s), s, 0.0))))
+
+
+def _blow_up_qk(model, factor):
+  attn = model.blocks[0].attn
+  attn.query.kernel[...] = attn.query.kernel[...] * factor
+  attn.key.kernel[...] = attn.key.kernel[...] * factor
+
+
+def test_qk_norm_and_softcap_bound_the_logits():
+  tokens = _tokens()
+  plain = _build(d_model=16, num_heads=2, num_layers=1)
+  _blow_up_qk(plain, 30.0)
+  assert _max_logit(plain, tokens) > 50.0
+  normed = _build(d_model=16, num_heads=2, num_layers=1, qk_norm=True)
+  _blow_up_qk(normed, 30.0)
+  assert _max_logit(normed, tokens) <= math.sqrt(8) + 1e-3  # |q| = |k| = √d_h at init
+  capped = _build(d_model=16, num_heads=2, num_layers=1, softcap=5.0)
+  _blow_up_qk(capped, 30.0)
+  assert 4.0 < _max_logit(capped, tokens) <= 5.0
+
+
+def test_spectral_norm_and_its_gradient():
+  w = jnp.asarray(np.random.default_rng(0).normal(size=(12, 9)), jnp.float32)
+  np.testing.assert_allclose(sigma_reparam.spectral_norm(w, 100), jnp.linalg.norm(w, 2),
+                             rtol=1e-4)
+  u_svd, _, vt = np.linalg.svd(np.asarray(w))
+  np.testing.assert_allclose(jax.grad(sigma_reparam.spectral_norm)(w, 100),
+                             np.outer(u_svd[:, 0], vt[0]), atol=1e-3)
+
+
+def test_sigma_reparam_layer():
+  layer = sigma_reparam.Linear(16, 24, rngs=nnx.Rngs(0), sigma_reparam=True, power_iters=100)
+  np.testing.assert_allclose(jnp.linalg.norm(layer.weight(), 2), 1.0, rtol=1e-4)  # γ = 1
+  layer.gamma[...] = jnp.asarray(3.0)
+  np.testing.assert_allclose(jnp.linalg.norm(layer.weight(), 2), 3.0, rtol=1e-4)
+  x = jnp.ones((2, 16))
+  np.testing.assert_allclose(layer(x), x @ layer.weight(), rtol=1e-6)
+  same = sigma_reparam.Linear(16, 24, rngs=nnx.Rngs(0), sigma_reparam=True,
+                              power_iters=100, gamma_init="sigma")
+  np.testing.assert_allclose(same.weight(), same.kernel[...], rtol=1e-4, atol=1e-6)
+
+
+def test_rotary_scores_depend_on_offset_only():
+  q, k = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
+  q, k = jnp.broadcast_to(q, (1, 6, 1, 8)), jnp.broadcast_to(k, (1, 6, 1, 8))
+  s = jnp.einsum("bqhd,bkhd->qk", transformer.rotary(q, 100.0), transformer.rotary(k, 100.0))
+  for offset in range(-5, 6):
+    diag = jnp.diagonal(s, offset)
+    np.testing.assert_allclose(diag, diag[0], rtol=1e-5, atol=1e-5)
+
+
+def test_params_only_and_output_heads():
+  model = _build(d_model=8, num_layers=1, sigma_reparam=True, qk_norm=True,
+                 attention="sigmoid", mlp=True, sigmoid_bias_learnable=False)
+  logits = _run(model, _tokens())  # nnx.split(model, nnx.Param) raises on non-Param state
+  assert logits.shape == (2, LENGTH, VOCAB)
+  plain = _build(d_model=8, num_layers=1, norm="none", positions="none")
+  plain({"tokens": _tokens()})  # a bare call (outside capture) ...
+  nnx.split(plain, nnx.Param)  # ... leaves no Intermediate state behind
+
+  class Multi(_Task):
+    output_heads = 3
+  config = ml_collections.ConfigDict({"name": "transformer", "d_model": 8})
+  multi = MODELS["transformer"](config, Multi(), nnx.Rngs(0))
+  assert _run(multi, _tokens()).shape == (2, LENGTH, 3, VOCAB)
+  with pytest.raises(ValueError, match="model.attention"):
+    _build(attention="cosine")
+
+
+def test_z_loss():
+  logits = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 5)), jnp.float32)
+  mask = jnp.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+  log_z = np.log(np.exp(np.asarray(logits)).sum(-1))
+  np.testing.assert_allclose(transformer.z_loss(logits, mask),
+                             (log_z ** 2 * np.asarray(mask)).sum() / 3, rtol=1e-5)

@@ -98,10 +98,6 @@ RULES = (
     ("task.num_tasks", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("task.task_dim", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("model.num_heads", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("model.attention", lambda v: v in ("softmax", "linear"), "'softmax', 'linear'"),
-    ("model.linear_norm", lambda v: v in ("train_len", "prompt_len"),
-     "'train_len', 'prompt_len'"),
-    ("model.init_scale", lambda v: _is_num(v) and v > 0, "a number > 0"),
     ("train.optimizer", lambda v: v in ("adam", "adamw", "sgd"), "'adam', 'adamw', 'sgd'"),
     ("train.schedule", lambda v: v in ("constant", "cosine", "linear"),
      "'constant', 'cosine', 'linear'"),
@@ -140,6 +136,12 @@ def validate(config) -> None:
     except KeyError:
       continue
     _check(ok(value), path, value, allowed)
+  # Each model and task checks its own choices (the registries know them).
+  try:
+    models.validate_model_config(config.model)
+    tasks.make_task(config.task)
+  except (TypeError, ValueError) as e:
+    raise ConfigError(" ".join(str(e).split())) from None
   train = config.train
   for name in ("eval_every", "ckpt_every"):
     every = train[name]

@@ -10,6 +10,7 @@ prompts each and writes ``<workdir>/eval.json``:
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 
@@ -48,20 +49,27 @@ def evaluate_workdir(workdir: str, context_lens: list[int] | None = None,
                      num_prompts: int | None = None) -> dict:
   from icl.train import core, trainer
   config, exp, states, step = load_run(workdir)
-  if context_lens is None:
+  if "context_len" not in inspect.signature(exp.task.sample).parameters:
+    context_lens = []  # a token task: evaluated at its own sequence length only
+  elif context_lens is None:
     context_lens = config_lib.parse_lengths(config.eval.context_lens or DEFAULT_LENGTHS)
   num_prompts = num_prompts or config.eval.num_prompts
   result = {"step": step, "num_prompts": num_prompts,
             "num_seeds": config.train.num_seeds, "context_len": {},
             "context_len_se": {}, "context_len_seeds": {}}
   key = trainer.eval_key(config)
+  at_train_len = core.evaluate(exp, states["params"], key, num_prompts,
+                               config.eval.batch_size, None, states["step"][0])
+  result["metrics"] = {}
+  for name, values in at_train_len.items():
+    result["metrics"].update(workdir_lib.summarize_seeds(name, np.asarray(values)))
   with_theory = compare.supports(config)
   if with_theory:
     result["theory"], result["theory_se"] = {}, {}
     result["reduced"] = compare.bridge_summary(states["params"], exp.task)
   for length in context_lens:
     out = core.evaluate(exp, states["params"], key, num_prompts,
-                        config.eval.batch_size, int(length))
+                        config.eval.batch_size, int(length), states["step"][0])
     per_seed = np.asarray(out["loss"])
     summary = workdir_lib.summarize_seeds("mse", per_seed)
     result["context_len"][str(length)] = summary["mse"]
@@ -81,7 +89,7 @@ def evaluate_workdir(workdir: str, context_lens: list[int] | None = None,
             float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1
             else per_seed_risks[0][1][name])
   with open(os.path.join(workdir, workdir_lib.EVAL), "w") as f:
-    json.dump(result, f, indent=2)
+    json.dump(workdir_lib.jsonable(result), f, indent=2)
   return result
 
 
@@ -99,6 +107,9 @@ def format_table(result: dict) -> str:
         f"{[h for h, dm in enumerate(red['dummy'][0]) if dm]}")
   lines.append(f"{'L':>5}  {'model':>8} {'(se)':>7}" +
                "".join(f"  {n:>11}" for n in names))
+  if not result["context_len"]:
+    lines += [f"  {name:>24}  {value:.4f}" for name, value in result["metrics"].items()
+              if isinstance(value, float)]
   for length, mse in result["context_len"].items():
     row = f"{length:>5}  {mse:8.4f} {result['context_len_se'][length]:7.4f}"
     row += "".join(f"  {result['theory'][n][length]:11.4f}" for n in names)

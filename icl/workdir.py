@@ -31,10 +31,17 @@ class WorkdirError(RuntimeError):
   """A work directory is missing, empty or not an icl run (one-line message)."""
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+  """Arrays to lists; NaN and infinities to null (our JSON files are strict JSON)."""
+  if isinstance(value, dict):
+    return {k: jsonable(v) for k, v in value.items()}
   if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
     value = np.asarray(value)
-    return value.item() if value.ndim == 0 else value.tolist()
+    value = value.item() if value.ndim == 0 else value.tolist()
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  if isinstance(value, (list, tuple)):
+    return [jsonable(v) for v in value]
   return value
 
 
@@ -97,7 +104,7 @@ class MetricsWriter:
   def write(self, records: Iterable[dict]) -> None:
     with open(self.path, "a") as f:
       for record in records:
-        f.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+        f.write(json.dumps(jsonable(record)) + "\n")
       f.flush()
       os.fsync(f.fileno())
 

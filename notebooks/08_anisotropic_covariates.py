@@ -47,10 +47,12 @@ def cosine(a, b):
 
 # Heads come in a +/- pair; the effective preconditioner is sum_h mu_h A_h.
 mu = w_ov[:, -1]
-blocks = {f"head {h} (μ = {mu[h]:+.2f})": w_kq[h, :d, :d] for h in range(len(mu))}
+# Each head's block is signed by its mu_h, so that a +/- pair compares alike.
+blocks = {f"head {h} (μ = {mu[h]:+.2f})": np.sign(mu[h]) * w_kq[h, :d, :d]
+          for h in range(len(mu))}
 blocks["Σ_h μ_h A_h"] = np.einsum("h,hij->ij", mu, w_kq[:, :d, :d])
-table = {name: {c: cosine(np.sign(mu[0]) * a if "head" in name else a, m)
-                for c, m in candidates.items()} for name, a in blocks.items()}
+table = {name: {c: cosine(a, m) for c, m in candidates.items()}
+         for name, a in blocks.items()}
 for name, row in table.items():
   print(f"{name:24s}", "  ".join(f"cos(·, {c}) = {v:.4f}" for c, v in row.items()))
 

@@ -13,6 +13,17 @@ MODELS = {
     "transformer": transformer.build,
 }
 
+# name -> function(model_config) raising ValueError (one line) on a bad field.
+VALIDATORS = {
+    "one_layer": one_layer.validate_config,
+    "transformer": transformer.validate_config,
+}
+
+
+def validate_model_config(model_config) -> None:
+  """Checks ``config.model`` against the fields and choices of the named model."""
+  VALIDATORS[model_config.name](model_config)
+
 
 def predict(model, batch):
   """The model's prediction, run through `nnx.capture` so its `sow`s are recorded

@@ -147,6 +147,26 @@ def merged_weights(params) -> tuple[jax.Array, jax.Array]:
   return (w_kq, w_ov[..., 0]) if w_ov.shape[-1] == 1 else (w_kq, w_ov)
 
 
+CONFIG_FIELDS = ("name", "num_heads", "attention", "linear_norm", "init_scale")
+
+
+def validate_config(model_config) -> None:
+  """Raises ValueError naming the first bad field of ``config.model``."""
+  for key in model_config:
+    if key not in CONFIG_FIELDS:
+      raise ValueError(f"config.model.{key} is not a field of model 'one_layer'; "
+                       f"allowed: {', '.join(CONFIG_FIELDS)}")
+  if model_config.attention not in ATTENTION_KINDS:
+    raise ValueError(f"config.model.attention={model_config.attention!r} is not "
+                     f"allowed; allowed: {', '.join(ATTENTION_KINDS)}")
+  if model_config.linear_norm not in LINEAR_NORMS:
+    raise ValueError(f"config.model.linear_norm={model_config.linear_norm!r} is not "
+                     f"allowed; allowed: {', '.join(LINEAR_NORMS)}")
+  if not model_config.init_scale > 0:
+    raise ValueError(f"config.model.init_scale={model_config.init_scale!r} is not "
+                     "allowed; allowed: a number > 0")
+
+
 def build(model_config, task, rngs: nnx.Rngs) -> OneLayerAttention:
   """MODELS["one_layer"]: the paper's model sized for a regression task."""
   return OneLayerAttention(

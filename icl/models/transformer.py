@@ -218,6 +218,17 @@ class Transformer(nnx.Module):
     return logits
 
 
+def validate_config(model_config) -> None:
+  """Raises ValueError naming a bad or unknown field of ``config.model``."""
+  options = {k: v for k, v in dict(model_config).items() if k != "name"}
+  fields = {f.name for f in dataclasses.fields(TransformerConfig)}
+  unknown = sorted(set(options) - fields)
+  if unknown:
+    raise ValueError(f"config.model.{unknown[0]} is not a field of model "
+                     f"'transformer'; allowed: {', '.join(sorted(fields))}")
+  TransformerConfig(**options)
+
+
 def build(model_config, task, rngs: nnx.Rngs) -> Transformer:
   """MODELS["transformer"]: the task supplies vocab_size, seq_len (and output_heads)."""
   options = {k: v for k, v in dict(model_config).items() if k != "name"}

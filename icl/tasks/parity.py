@@ -137,6 +137,11 @@ class InContextParityTask:
       raise ValueError(f"split {split!r} has no functions (heldout_frac={self.heldout_frac})")
     return ids[split]
 
+  @property
+  def eval_sample_kwargs(self) -> dict:
+    """Evaluation draws from every function, so both split accuracies exist."""
+    return {"split": "all"}
+
   def sample(self, key: jax.Array, batch_size: int, *, step=None, split: str = "train",
              context_len: int | None = None) -> Batch:
     """Prompts whose function is uniform over `split` ('train', 'heldout' or 'all')."""

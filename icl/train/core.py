@@ -112,15 +112,22 @@ class Experiment:
     return jax.lax.scan(body, state, None, length=num_steps)
 
   def eval_loss(self, params: PyTree, key: jax.Array, num_prompts: int,
-                batch_size: int, context_len: int | None = None) -> dict:
+                batch_size: int, context_len: int | None = None,
+                step: jax.Array | None = None) -> dict:
     """Mean loss (and task metrics) on `num_prompts` fresh prompts, in chunks of
-    `batch_size` so memory stays bounded; returns means and the loss's std error."""
+    `batch_size` so memory stays bounded; returns means and the loss's std error.
+
+    `step` reaches tasks whose distribution follows a curriculum; a task's
+    `eval_sample_kwargs` (e.g. in-context parity's split='all') are passed too.
+    """
     batch_size = min(batch_size, num_prompts)
     num_chunks = -(-num_prompts // batch_size)
-    kwargs = {} if context_len is None else {"context_len": context_len}
+    kwargs = dict(getattr(self.task, "eval_sample_kwargs", {}))
+    if context_len is not None:
+      kwargs["context_len"] = context_len
 
     def chunk(key):
-      batch = self.task.sample(key, batch_size, **kwargs)
+      batch = self.task.sample(key, batch_size, step=step, **kwargs)
       pred = self.apply(params, batch)
       err = jnp.square(pred - batch["yq"]) if "yq" in batch else None
       out = {"loss": self.task.loss(pred, batch)}
@@ -157,7 +164,8 @@ def train_chunk(exp: Experiment, states: PyTree, data_keys: jax.Array,
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
 def evaluate(exp: Experiment, params: PyTree, key: jax.Array, num_prompts: int,
-             batch_size: int, context_len: int | None = None) -> dict:
+             batch_size: int, context_len: int | None = None,
+             step: jax.Array | None = None) -> dict:
   """Evaluation of every seed on the same fresh prompts: metrics [S]."""
   return jax.vmap(lambda p: exp.eval_loss(p, key, num_prompts, batch_size,
-                                          context_len))(params)
+                                          context_len, step))(params)

@@ -95,7 +95,8 @@ def prepare_workdir(workdir: str, config) -> None:
 def evaluate_states(exp: core.Experiment, states, config) -> dict:
   """eval_loss (+ task metrics) of every seed at the training context length."""
   out = core.evaluate(exp, states["params"], eval_key(config),
-                      config.eval.num_prompts, config.eval.batch_size, None)
+                      config.eval.num_prompts, config.eval.batch_size, None,
+                      states["step"][0])
   return jax.tree.map(np.asarray, out)
 
 

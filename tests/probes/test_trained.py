@@ -4,7 +4,8 @@ Measured (docs/probes.md, "Measured"): with the default lr 1e-3 an H = 2 run mee
 every threshold below from about 2.5k steps (homogeneity is the slowest, ~1e-3 at
 2k); lr 1e-2 gets there in 500 steps for the ratios but keeps homogeneity at
 1e-3..1e-2 (Adam noise), so the H = 2 test uses lr 1e-3 and 3k steps. H = 8 with
-lr 1e-2 has two dummy heads (diag ratio <= 0.7) from 1k steps on.
+lr 1e-2 has two dummy heads (diag ratio <= 0.7) from 1k steps on, but at 1.5k
+ablating one still moved the loss by 2%: their mu_h are still shrinking; 3k steps.
 """
 
 import os
@@ -98,7 +99,7 @@ def test_plot_cli_fails_with_one_line(tmp_path, kind):
 
 def test_h8_dummy_heads_are_dummy(tmp_path):
   wd = str(tmp_path / "h8")
-  train_and_evaluate(short(8, 1e-2, 1500), wd)
+  train_and_evaluate(short(8, 1e-2, 3000), wd)
   last = workdir_lib.read_metrics(wd)[-1]
   dummy = [h for h in range(8) if last[f"probe/dummy/h{h}"] == 1.0]
   active = [h for h in range(8) if h not in dummy]
@@ -107,7 +108,7 @@ def test_h8_dummy_heads_are_dummy(tmp_path):
   pair_up = (abs(mu.sum()) / np.abs(mu).sum() <= 0.05
              and np.all(np.sign(mu) == np.sign(omega)))
   assert dummy or pair_up
-  assert dummy, "expected a dummy head at H = 8, lr 1e-2, 1.5k steps"
+  assert dummy, "expected a dummy head at H = 8, lr 1e-2, 3k steps"
   config, exp, states, _ = evaluate.load_run(wd)
   params = jax.tree.map(lambda a: a[0], states["params"])
   r = interventions.head_loss_changes(exp, params, jax.random.key(7), "ablate", 8192)

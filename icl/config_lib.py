@@ -49,6 +49,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.num_prompts = 20_000  # fresh prompts per evaluation
   c.eval.batch_size = 4_096  # prompts per evaluation chunk (bounds memory)
   c.eval.context_lens = ""  # comma-separated lengths for icl.evaluate ('' = training length)
+
+  c.probes = ml_collections.ConfigDict()  # icl/probes, keys in docs/probes.md
+  c.probes.every = 1_000  # steps between probes inside the training scan; 0 = off
+  c.probes.num_prompts = 512  # prompts in the fixed probe batch
+  c.probes.snapshots = 24  # log-spaced steps whose W_KQ / W_OV go to snapshots/
   return c
 
 
@@ -89,6 +94,9 @@ RULES = (
     ("train.keep_ckpts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("eval.num_prompts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("eval.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("probes.every", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = off)"),
+    ("probes.num_prompts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("probes.snapshots", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("task.dim", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("task.context_len", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("task.noise_var", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
@@ -147,6 +155,13 @@ def validate(config) -> None:
     every = train[name]
     _check(every % train.log_every == 0 or every >= train.num_steps, f"train.{name}",
            every, f"a multiple of train.log_every={train.log_every}")
+  every = config.get("probes", {}).get("every", 0)
+  if every:
+    _check(every <= train.num_steps, "probes.every", every,
+           f"0 (off) or at most train.num_steps={train.num_steps}")
+    _check(every % train.log_every == 0 or train.log_every % every == 0,
+           "probes.every", every,
+           f"a multiple or a divisor of train.log_every={train.log_every}")
   if train.weight_decay > 0:
     _check(train.optimizer != "adam", "train.optimizer", train.optimizer,
            "'adamw' or 'sgd' when train.weight_decay > 0")

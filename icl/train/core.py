@@ -28,6 +28,7 @@ from flax import nnx
 
 from icl import models as models_lib
 from icl import tasks as tasks_lib
+from icl.probes import recording as probes_lib
 from icl.train import optim
 
 PyTree = Any
@@ -104,11 +105,15 @@ class Experiment:
     metrics = {"train_loss": loss}
     return {"params": params, "opt_state": opt_state, "step": step + 1}, metrics
 
-  def train_chunk(self, state: PyTree, data_key: jax.Array,
-                  num_steps: int) -> tuple[PyTree, dict]:
-    """`num_steps` steps fused in one lax.scan; metrics stacked [num_steps]."""
+  def train_chunk(self, state: PyTree, data_key: jax.Array, num_steps: int,
+                  probe_every: int = 0, snapshots: bool = False) -> tuple[PyTree, dict]:
+    """`num_steps` steps fused in one lax.scan; metrics stacked [num_steps]. With
+    probe_every / snapshots, probes are recorded inside the scan (icl/probes)."""
     def body(s, _):
       return self.train_step(s, data_key)
+    if probe_every or snapshots:
+      return probes_lib.scan_with_probes(self, body, state, num_steps, probe_every,
+                                         snapshots)
     return jax.lax.scan(body, state, None, length=num_steps)
 
   def eval_loss(self, params: PyTree, key: jax.Array, num_prompts: int,
@@ -155,11 +160,13 @@ def init_states(exp: Experiment, init_keys: jax.Array) -> PyTree:
   return jax.vmap(exp.init_state)(init_keys)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3), donate_argnums=(1,))
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5), donate_argnums=(1,))
 def train_chunk(exp: Experiment, states: PyTree, data_keys: jax.Array,
-                num_steps: int) -> tuple[PyTree, dict]:
+                num_steps: int, probe_every: int = 0,
+                snapshots: bool = False) -> tuple[PyTree, dict]:
   """All seeds, `num_steps` steps: states [S, ...] -> states, metrics [S, num_steps]."""
-  return jax.vmap(lambda s, k: exp.train_chunk(s, k, num_steps))(states, data_keys)
+  return jax.vmap(lambda s, k: exp.train_chunk(s, k, num_steps, probe_every,
+                                               snapshots))(states, data_keys)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))

@@ -21,12 +21,14 @@ from absl import logging
 
 from icl import config_lib
 from icl import workdir as workdir_lib
+from icl.probes import recording as probes_lib
 from icl.train import checkpoint as checkpoint_lib
 from icl.train import core
 
 # Fields that may change between a run and its resumption.
 RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
-                    "train.ckpt_every", "train.keep_ckpts", "overwrite")
+                    "train.ckpt_every", "train.keep_ckpts", "overwrite",
+                    "probes.every", "probes.num_prompts", "probes.snapshots")
 
 
 class Progress:
@@ -121,10 +123,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     os.remove(done_path)
 
   progress = Progress(start, train.num_steps)
+  recorder = probes_lib.Recorder(exp, config, workdir)
+  recorder.start(start, states)
   step, final = start, {}
   while step < train.num_steps:
     n = min(train.log_every, train.num_steps - step)
-    states, metrics = core.train_chunk(exp, states, data_keys, n)
+    probe_args = recorder.chunk_args(step, n)
+    states, metrics = core.train_chunk(exp, states, data_keys, n, **probe_args)
+    probe_records = recorder.records(step, n, probe_args, metrics, states)
     step += n
     losses = np.asarray(metrics["train_loss"])  # [S, n]
     record = {"step": step}
@@ -140,7 +146,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         record.update(workdir_lib.summarize_seeds(f"eval_{name}", values))
       extra = f"  eval {record['eval_loss']:.4f}"
     record["wall_time"] = time.time()
-    writer.write([record])
+    if probe_records and probe_records[-1]["step"] == step:  # one line per step
+      record.update(probe_records.pop())
+    writer.write(probe_records + [record])
     progress.update(step, record["train_loss"], extra)
     if step % train.ckpt_every == 0 or step == train.num_steps:
       ckpt.save(step, states, {"num_seeds": train.num_seeds})

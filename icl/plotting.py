@@ -1,0 +1,236 @@
+"""Figures as pure functions: data in, matplotlib Figure out (no I/O).
+
+`python -m icl.plot --workdir=DIR` (icl/plot.py) reads a work dir and saves these.
+Spec shared/spec/regression.md, "Figures a reproduction should produce" 1-4, plus the
+attention probes of shared/spec/tasks.md. With several seeds a curve is the mean
+with a +- one standard error band (the metrics' '/se' fields).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+CMAP = "RdBu_r"  # blue (negative) - white (0) - red (positive)
+
+
+# --- metrics.jsonl -> curves -----------------------------------------------------------
+
+
+def series(records: Sequence[dict], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(steps, mean, se) of metric `key` over the lines that have it (se 0 for 1 seed)."""
+  rows = [r for r in records if key in r and r[key] is not None]
+  steps = np.array([r["step"] for r in rows], dtype=float)
+  mean = np.array([r[key] for r in rows], dtype=float)
+  se = np.array([r.get(key + "/se", 0.0) for r in rows], dtype=float)
+  return steps, mean, se
+
+
+def probe_keys(records: Sequence[dict], name: str) -> list[str]:
+  """Metric keys 'probe/<name>/<...>' (no '/se', '/seeds'), in head order."""
+  pattern = re.compile(rf"^probe/{re.escape(name)}/(l\d+)?h\d+$")
+  keys = {k for r in records for k in r if pattern.match(k)}
+  return sorted(keys, key=lambda k: [int(n) for n in re.findall(r"\d+", k.split("/")[-1])])
+
+
+def _curve(ax, steps, mean, se, label, **kw):
+  (line,) = ax.plot(steps, mean, label=label, **kw)
+  if np.any(se > 0):
+    ax.fill_between(steps, mean - se, mean + se, color=line.get_color(), alpha=0.25,
+                    linewidth=0)
+  return line
+
+
+def _log_steps(ax, steps):
+  if len(steps) and np.min(steps) > 0:
+    ax.set_xscale("log")
+  ax.set_xlabel("training step")
+  ax.grid(alpha=0.3)
+
+
+# --- weights -------------------------------------------------------------------------
+
+
+def _heatmap(ax, matrix, limit, d, title, split_rows=True, split_cols=True):
+  image = ax.imshow(matrix, cmap=CMAP, vmin=-limit, vmax=limit, interpolation="nearest")
+  # Thin lines between the x block and the y row / column of the token (x, y).
+  if split_rows and matrix.shape[0] > d:
+    ax.axhline(d - 0.5, color="k", linewidth=0.6)
+  if split_cols and matrix.shape[1] > d:
+    ax.axvline(d - 0.5, color="k", linewidth=0.6)
+  ax.set_title(title, fontsize=9)
+  ax.set_xticks([])
+  ax.set_yticks([])
+  return image
+
+
+def _limit(a) -> float:
+  m = float(np.max(np.abs(a))) if np.size(a) else 0.0
+  return m if m > 0 else 1.0
+
+
+def weight_heatmaps(w_kq: np.ndarray, w_ov: np.ndarray, d: int,
+                    title: str = "") -> Figure:
+  """Per-head W_KQ [H, D, D] (top row) and W_OV [H, D] (bottom row, as a row vector),
+  one symmetric colour scale per row."""
+  w_kq = np.asarray(w_kq)
+  w_ov = np.asarray(w_ov).reshape(w_kq.shape[0], w_kq.shape[1], -1)
+  num_heads = w_kq.shape[0]
+  fig, axes = plt.subplots(2, num_heads, figsize=(2.0 * num_heads + 1.2, 3.6),
+                           squeeze=False, gridspec_kw={"height_ratios": [4, 1]})
+  kq_lim, ov_lim = _limit(w_kq), _limit(w_ov)
+  for h in range(num_heads):
+    im_kq = _heatmap(axes[0, h], w_kq[h], kq_lim, d, f"head {h}: $W_{{KQ}}$")
+    im_ov = _heatmap(axes[1, h], w_ov[h].T, ov_lim, d, f"head {h}: $W_{{OV}}^T$",
+                     split_rows=False)
+  fig.colorbar(im_kq, ax=list(axes[0]), shrink=0.9, pad=0.03)
+  fig.colorbar(im_ov, ax=list(axes[1]), shrink=0.9, pad=0.03, aspect=6)
+  fig.text(0.02, 0.005, "$W_{KQ}$ rows: key coord., columns: query coord.; "
+           "lines separate $x_{1..d}$ from $y$", fontsize=7)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  return fig
+
+
+def weight_evolution(snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]], d: int,
+                     max_columns: int = 8, title: str = "") -> Figure:
+  """A grid of W_KQ per head (rows) and W_OV of all heads (last row) at up to
+  `max_columns` snapshot steps (columns), one colour scale per row over all steps."""
+  if len(snapshots) > max_columns:
+    idx = np.unique(np.round(np.linspace(0, len(snapshots) - 1, max_columns)).astype(int))
+    snapshots = [snapshots[i] for i in idx]
+  num_heads = np.asarray(snapshots[0][1]).shape[0]
+  cols = len(snapshots)
+  fig, axes = plt.subplots(num_heads + 1, cols, figsize=(1.45 * cols + 1.3,
+                                                         1.45 * (num_heads + 1) + 0.6),
+                           squeeze=False)
+  kq_lim = [_limit([np.asarray(s[1])[h] for s in snapshots]) for h in range(num_heads)]
+  ov_lim = _limit([np.asarray(s[2]) for s in snapshots])
+  for c, (step, w_kq, w_ov) in enumerate(snapshots):
+    w_kq, w_ov = np.asarray(w_kq), np.asarray(w_ov).reshape(num_heads, -1)
+    for h in range(num_heads):
+      im = _heatmap(axes[h, c], w_kq[h], kq_lim[h], d, f"step {step}" if h == 0 else "")
+      if c == cols - 1:
+        fig.colorbar(im, ax=list(axes[h]), shrink=0.9, pad=0.01)
+    im = _heatmap(axes[num_heads, c], w_ov, ov_lim, d, "", split_rows=False)
+    if c == cols - 1:
+      fig.colorbar(im, ax=list(axes[num_heads]), shrink=0.9, pad=0.01)
+  for h in range(num_heads):
+    axes[h, 0].set_ylabel(f"$W_{{KQ}}$ head {h}", fontsize=8)
+  axes[num_heads, 0].set_ylabel("$W_{OV}$ (rows: heads)", fontsize=8)
+  fig.suptitle(title or "weights over training", fontsize=10)
+  return fig
+
+
+# --- probes over training -------------------------------------------------------------
+
+
+def omega_mu(records: Sequence[dict]) -> Figure:
+  """omega_h and mu_h per head across training, with sum_h mu_h and eta."""
+  fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+  for ax, name, label in ((axes[0], "omega", r"$\omega_h$ = mean diag $A_h$"), (axes[1], "mu", r"$\mu_h = W_{OV}[h, -1]$")):
+    for key in probe_keys(records, name):
+      steps, mean, se = series(records, key)
+      _curve(ax, steps, mean, se, f"head {key.rsplit('h', 1)[-1]}")
+    ax.axhline(0, color="k", linewidth=0.5)
+    ax.set_title(label)
+    _log_steps(ax, steps)
+  steps, mean, se = series(records, "probe/mu_sum")
+  _curve(axes[1], steps, mean, se, r"$\sum_h \mu_h$", color="k", linestyle="--")
+  for ax in axes[:2]:
+    ax.legend(fontsize=7, ncol=2)
+  steps, mean, se = series(records, "probe/eta")
+  _curve(axes[2], steps, mean, se, r"$\eta = \sum_{h\ \rm active} \mu_h \omega_h$")
+  axes[2].set_title(r"$\eta$ (one-step GD step size)")
+  axes[2].legend(fontsize=7)
+  _log_steps(axes[2], steps)
+  fig.tight_layout()
+  return fig
+
+
+PATTERN_BARS = (("diag_ratio", r"$|\mathrm{diag}\,A_h|_2 / |A_h|_F$", False),
+                ("last_ratio", r"$|v_h[-1]| / |v_h|_2$", False),
+                ("homogeneity", r"Var(diag $A_h$) / mean$^2$", True))
+
+
+def pattern_bars(record: dict, title: str = "") -> Figure:
+  """Bars per head of the pattern probes in one metrics line (e.g. the last);
+  dummy heads (diag ratio <= 0.7) are hatched."""
+  fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+  dummies = {k.rsplit("h", 1)[-1]: record[k] > 0.5 for k in probe_keys([record], "dummy")}
+  for ax, (name, label, log) in zip(axes, PATTERN_BARS):
+    keys = probe_keys([record], name)
+    heads = [k.rsplit("h", 1)[-1] for k in keys]
+    values = [record[k] for k in keys]
+    errors = [record.get(k + "/se", 0.0) for k in keys]
+    bars = ax.bar(heads, values, yerr=errors if any(errors) else None, color="tab:blue")
+    for bar, h in zip(bars, heads):
+      if dummies.get(h):
+        bar.set_hatch("//")
+        bar.set_color("tab:gray")
+    if name == "diag_ratio":
+      ax.axhline(0.7, color="tab:red", linewidth=0.8, linestyle="--", label="dummy <= 0.7")
+      ax.legend(fontsize=7, loc="lower right")
+    if log:
+      ax.set_yscale("log")
+    ax.set_title(label, fontsize=10)
+    ax.set_xlabel("head")
+  fig.suptitle(title or f"pattern probes at step {record.get('step')}", fontsize=10)
+  fig.tight_layout()
+  return fig
+
+
+def loss_vs_context(eval_result: dict, train_len: int | None = None) -> Figure:
+  """Test MSE against prompt length (eval.json), with eval.json['theory'][name][L]
+  curves when present."""
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  lengths = sorted(eval_result["context_len"], key=int)
+  x = np.array([int(n) for n in lengths])
+  y = np.array([eval_result["context_len"][n] for n in lengths])
+  se = np.array([eval_result.get("context_len_se", {}).get(n, 0.0) for n in lengths])
+  ax.errorbar(x, y, yerr=se, marker="o", color="k", capsize=2, label="trained model",
+              zorder=3)
+  for name, curve in sorted(eval_result.get("theory", {}).items()):
+    ls = sorted(curve, key=int)
+    ax.plot([int(n) for n in ls], [curve[n] for n in ls], marker=".", label=name)
+  if train_len:
+    ax.axvline(train_len, color="gray", linestyle=":", linewidth=0.8,
+               label=f"training length {train_len}")
+  ax.set_xlabel("prompt length L")
+  ax.set_ylabel("test MSE")
+  ax.set_title(f"loss vs prompt length (step {eval_result.get('step')})", fontsize=10)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
+ATTENTION_PANELS = (("attn_entropy", "attention entropy (nats)"),
+                    ("sink", "sink score (attention on key 0)"),
+                    ("max_logit", "max attention logit"),
+                    ("spectral_norm", r"spectral norm of $W_{KQ}$"))
+
+
+def attention_curves(records: Sequence[dict]) -> Figure:
+  """Entropy, sink score, max logit and |W_KQ|_2 per (layer, head) across training."""
+  fig, axes = plt.subplots(1, len(ATTENTION_PANELS), figsize=(14, 3.4))
+  for ax, (name, label) in zip(axes, ATTENTION_PANELS):
+    steps = np.array([])
+    for key in probe_keys(records, name):
+      steps, mean, se = series(records, key)
+      _curve(ax, steps, mean, se, key.split("/")[-1])
+    ax.set_title(label, fontsize=10)
+    _log_steps(ax, steps)
+    ax.legend(fontsize=7, ncol=2)
+  steps, mean, _ = series(records, "probe/sink_metric")
+  if len(steps):
+    axes[1].set_title(f"sink score; Sink metric {mean[-1]:.0f}% at the end", fontsize=10)
+  fig.tight_layout()
+  return fig

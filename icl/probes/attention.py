@@ -1,0 +1,110 @@
+"""Activation probes, read from the captured attention of any model.
+
+Every model sows AttnWeights / AttnLogits [B, H, Lq, Lk] and ValueStates [B, H, Lk]
+(`icl.models.intermediates`); `captured_layers` names the sowing modules l0, l1, ...
+in path order, so the one-layer model and a causal transformer go through the same
+code. Per layer and head:
+
+  attn_entropy  mean over prompts and queries of -sum_j A_ij log A_ij
+                (Zhai et al., 2023: entropy collapse)
+  sink          alpha_k = mean over queries i >= k of A_ik, k = the sink position
+                (Gu et al., *When Attention Sink Emerges*, 2024); for k = 0 the
+                mean attention on the first key
+  max_logit     the largest pre-normalisation score (Wortsman et al., 2023)
+  value_norm_sink / value_norm_rest
+                mean |V_h z_k| at the sink position / over the other positions
+and per model: sink_metric = % of (layer, head) pairs with alpha_k > 0.3.
+
+Attention of the unnormalised kinds (linear, sigmoid, ReLU) is row-renormalised
+(|A_ij| / sum_j |A_ij|) before the entropy and the sink scores, as Gu et al. do;
+for softmax that changes nothing. Queries are the last Lq of the positions (a causal
+layer has Lq = Lk; the one-layer model's single query comes after all keys).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from icl.models.intermediates import AttnLogits, AttnWeights, ValueStates
+
+Array = jax.Array
+CAPTURES = (AttnWeights, AttnLogits, ValueStates)
+SINK_THRESHOLD = 0.3  # epsilon of the Sink metric (Gu et al.)
+
+
+def captured_layers(state: nnx.State) -> dict[str, Array]:
+  """Captured state of one intermediate type -> {'l0': value, 'l1': ...}.
+
+  A layer's name is its index among the sowing modules in path order; a module that
+  sowed several times keeps its last value.
+  """
+  by_module: dict[tuple, Array] = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+    # path = module path + (sow name, 'value', tuple index)
+    by_module[tuple(str(k) for k in path[:-3])] = leaf
+  return {f"l{i}": by_module[m] for i, m in enumerate(by_module)}
+
+
+def renormalise(weights: Array) -> Array:
+  """Rows of |A| divided by their sums (rows with no keys stay 0): [..., Lk]."""
+  a = jnp.abs(weights)
+  total = jnp.sum(a, axis=-1, keepdims=True)
+  return jnp.where(total > 0, a / jnp.where(total > 0, total, 1.0), 0.0)
+
+
+def entropy(weights: Array) -> Array:
+  """Mean attention entropy per head: [B, H, Lq, Lk] -> [H] (nats)."""
+  a = renormalise(weights)
+  per_row = -jnp.sum(jax.scipy.special.xlogy(a, a), axis=-1)  # [B, H, Lq]
+  return jnp.mean(per_row, axis=(0, 2))
+
+
+def sink_score(weights: Array, position: int = 0) -> Array:
+  """alpha_k per head: mean over prompts and queries i >= k of A_ik: [H]."""
+  a = renormalise(weights)
+  lq, lk = a.shape[-2:]
+  query_pos = lk - lq + jnp.arange(lq)
+  valid = (query_pos >= position).astype(a.dtype)  # [Lq]
+  per_query = jnp.mean(a[..., position], axis=0)  # [H, Lq]
+  return jnp.sum(per_query * valid, axis=-1) / jnp.maximum(jnp.sum(valid), 1.0)
+
+
+def sink_metric(alphas: list[Array], threshold: float = SINK_THRESHOLD) -> Array:
+  """Sink_k^eps: percentage of (layer, head) pairs with alpha_k > eps."""
+  flat = jnp.concatenate([jnp.ravel(a) for a in alphas])
+  return 100.0 * jnp.mean((flat > threshold).astype(jnp.float32))
+
+
+def max_logit(logits: Array) -> Array:
+  """Largest attention score per head: [B, H, Lq, Lk] -> [H]."""
+  return jnp.max(logits, axis=(0, 2, 3))
+
+
+def value_norms(values: Array) -> Array:
+  """Mean value-state norm per head and key position: [B, H, Lk] -> [H, Lk]."""
+  return jnp.mean(values, axis=0)
+
+
+def attention_probes(weights: nnx.State, logits: nnx.State, values: nnx.State,
+                     sink_position: int = 0) -> dict[str, Array]:
+  """All activation probes from captured states, as a flat dict: 'attn_entropy/l0'
+  -> [H], ..., 'sink_metric' -> [] (see `icl.probes.flat_keys`)."""
+  weights, logits, values = (captured_layers(s) for s in (weights, logits, values))
+  out, alphas = {}, []
+  for name, w in weights.items():
+    alpha = sink_score(w, sink_position)
+    alphas.append(alpha)
+    out[f"attn_entropy/{name}"] = entropy(w)
+    out[f"sink/{name}"] = alpha
+  for name, lg in logits.items():
+    out[f"max_logit/{name}"] = max_logit(lg)
+  for name, v in values.items():
+    norms = value_norms(v)  # [H, Lk]
+    out[f"value_norm_sink/{name}"] = norms[:, sink_position]
+    rest = jnp.delete(norms, sink_position, axis=1, assume_unique_indices=True)
+    out[f"value_norm_rest/{name}"] = jnp.mean(rest, axis=1)
+  if alphas:
+    out["sink_metric"] = sink_metric(alphas)
+  return out

@@ -1,0 +1,137 @@
+"""Probes on hand-built weights and attention, with exact answers."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs.regression import get_config
+from icl.models import intermediates
+from icl.probes import attention, interventions, recording, weights
+from icl.train import core
+
+D, H = 6, 2  # d = 5
+
+
+def hand_weights(omega=(0.3, -0.2), mu=(2.0, -1.5)):
+  w_kq = jnp.stack([w * jnp.eye(D) for w in omega])
+  w_kq = w_kq.at[:, :, -1].set(7.0)  # the untrained query-label column is ignored
+  w_kq = w_kq.at[:, -1, -1].set(7.0)
+  w_ov = jnp.zeros((H, D)).at[:, -1].set(jnp.array(mu))
+  return w_kq, w_ov
+
+
+def test_pattern_probes_of_exact_patterns():
+  w_kq, w_ov = hand_weights()
+  p = weights.pattern_probes(w_kq, w_ov, d=5, L=40, s2=0.1)
+  np.testing.assert_allclose(p["omega"], [0.3, -0.2], rtol=1e-6)
+  np.testing.assert_allclose(p["mu"], [2.0, -1.5])
+  np.testing.assert_allclose(p["diag_ratio"], 1.0, rtol=1e-6)
+  np.testing.assert_array_equal(p["homogeneity"], 0.0)
+  np.testing.assert_array_equal(p["y_row_norm"], 0.0)
+  np.testing.assert_allclose(p["last_ratio"], 1.0)
+  np.testing.assert_array_equal(p["dummy"], 0.0)
+  assert float(p["eta"]) == pytest.approx(0.3 * 2.0 + 0.2 * 1.5)
+  assert float(p["mu_sum"]) == pytest.approx(0.5)
+  assert float(p["mu_balance"]) == pytest.approx(0.5 / 3.5)
+
+
+def test_pattern_probes_of_perturbed_weights():
+  """Off-diagonal mass, unequal diagonals, a y-row and non-last OV entries, against
+  an independent numpy computation; a head with diag ratio <= 0.7 is a dummy."""
+  rng = np.random.default_rng(0)
+  w_kq = rng.normal(size=(H, D, D))
+  w_kq[0, :5, :5] = np.diag([1.0, 2.0, 3.0, 4.0, 5.0]) + 0.1 * rng.normal(size=(5, 5))
+  w_ov = rng.normal(size=(H, D))
+  p = weights.pattern_probes(jnp.asarray(w_kq), jnp.asarray(w_ov), d=5, L=40, s2=0.1)
+  for h in range(H):
+    a = w_kq[h, :5, :5]
+    dg = np.diag(a)
+    np.testing.assert_allclose(p["diag_ratio"][h], np.linalg.norm(dg) / np.linalg.norm(a),
+                               rtol=1e-5)
+    np.testing.assert_allclose(p["homogeneity"][h], dg.var() / dg.mean() ** 2, rtol=1e-4)
+    np.testing.assert_allclose(p["y_row_norm"][h], np.linalg.norm(w_kq[h, 5, :5]), rtol=1e-5)
+    np.testing.assert_allclose(p["last_ratio"][h],
+                               abs(w_ov[h, -1]) / np.linalg.norm(w_ov[h]), rtol=1e-5)
+  assert p["dummy"].tolist() == [0.0, 1.0]  # head 1 is a random matrix: ratio ~ 0.4
+
+
+def test_spectral_norm_is_the_matrix_2_norm():
+  w = np.random.default_rng(1).normal(size=(3, D, D)).astype(np.float32)
+  np.testing.assert_allclose(weights.spectral_norm(jnp.asarray(w)),
+                             [np.linalg.norm(m, 2) for m in w], rtol=1e-5)
+
+
+def test_uniform_attention_has_entropy_log_L():
+  for length in (1, 7, 40):
+    a = jnp.full((3, 2, 5, length), 1.0 / length)
+    np.testing.assert_allclose(attention.entropy(a), math.log(length), rtol=1e-6, atol=1e-7)
+
+
+def test_attention_on_the_first_token_is_a_full_sink():
+  a = jnp.zeros((4, 3, 6, 6)).at[..., 0].set(1.0)
+  np.testing.assert_array_equal(attention.sink_score(a, 0), 1.0)
+  np.testing.assert_array_equal(attention.entropy(a), 0.0)
+  assert float(attention.sink_metric([attention.sink_score(a)])) == 100.0
+  uniform = jnp.full((4, 3, 6, 6), 1.0 / 6)
+  assert float(attention.sink_metric([attention.sink_score(uniform)])) == 0.0
+
+
+def test_sink_score_averages_queries_at_or_after_the_key():
+  """Causal attention [Lq = Lk = 3]: alpha_1 averages queries 1 and 2 only."""
+  a = jnp.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.2, 0.6]])[None, None]
+  np.testing.assert_allclose(attention.sink_score(a, 0), [(1.0 + 0.5 + 0.2) / 3])
+  np.testing.assert_allclose(attention.sink_score(a, 1), [(0.5 + 0.2) / 2])
+
+
+def test_unnormalised_attention_is_renormalised():
+  a = jnp.zeros((1, 1, 2, 4)).at[..., 0].set(3.0).at[..., 1].set(1.0)  # rows sum to 4
+  np.testing.assert_allclose(attention.sink_score(a, 0), [0.75])
+  rows = jnp.zeros((1, 1, 1, 4))  # a query with no keys: no probability, no NaN
+  assert float(attention.entropy(rows)[0]) == 0.0
+
+
+def test_captured_layers_and_probes_of_the_one_layer_model():
+  """Probes read nnx.capture output: layer l0, per-head shapes, and they agree with
+  the model's own scores (uniform attention when Q = 0)."""
+  exp = core.Experiment.from_config(get_config("tiny"))
+  params = exp.init_params(jax.random.key(0))
+  params = interventions.uniform_attention(params, 1)
+  batch = exp.task.sample(jax.random.key(1), 8)
+  _, w, lg, v = exp.apply(params, batch, *attention.CAPTURES)
+  assert list(attention.captured_layers(w)) == ["l0"]
+  out = attention.attention_probes(w, lg, v)
+  assert out["attn_entropy/l0"].shape == (2,)
+  np.testing.assert_allclose(out["attn_entropy/l0"][1], math.log(40), rtol=1e-5)
+  assert float(out["max_logit/l0"][1]) == 0.0
+  assert out["value_norm_sink/l0"].shape == (2,)
+
+
+def test_flat_keys_are_stable():
+  probes = {"omega": np.zeros((3, 2)), "sink/l0": np.ones((3, 2)), "eta": np.ones(3)}
+  assert sorted(recording.flat_keys(probes)) == [
+      "probe/eta", "probe/omega/h0", "probe/omega/h1", "probe/sink/l0h0",
+      "probe/sink/l0h1"]
+  record = recording.summarize(probes)
+  assert record["probe/eta"] == 1.0 and record["probe/eta/se"] == 0.0
+  assert record["probe/eta/seeds"] == [1.0, 1.0, 1.0]
+
+
+def test_snapshot_steps_and_probe_intervals():
+  steps = recording.snapshot_steps(10_000, 24)
+  assert steps[0] == 0 and steps[-1] == 10_000 and len(steps) <= 24
+  assert all(b > a for a, b in zip(steps, steps[1:]))
+  assert recording.probe_interval(0, 500, 1000) == 0
+  assert recording.probe_interval(500, 500, 1000) == 500
+  assert recording.probe_interval(1000, 500, 100) == 100
+  assert recording.probe_interval(0, 500, 0) == 0
+
+
+def test_ablating_a_head_that_writes_nothing_changes_nothing():
+  exp = core.Experiment.from_config(get_config("tiny"))
+  params = exp.init_params(jax.random.key(0))
+  params = interventions.scale_head(params, 1, 0.0)  # head 1 now contributes 0
+  r = interventions.head_loss_changes(exp, params, jax.random.key(2), "ablate", 1024)
+  assert float(r["rel_change"][1]) == 0.0 and float(r["rel_change"][0]) != 0.0

@@ -62,3 +62,20 @@ def train(name: str, config) -> str:
   workdir = os.path.join(RUNS, name)
   train_and_evaluate(config, workdir)
   return workdir
+
+
+HEADS = (1, 2, 4, 8)
+
+
+def heads_runs(num_seeds: int = 3) -> dict:
+  """The paper's head-count runs (H = 1, 2, 4, 8; `num_seeds` seeds vmapped in one
+  program each), trained once under RUNS/heads/ and reused by notebooks 1-4."""
+  return {h: train(f"heads/h{h}", experiment_config(**{
+      "model.num_heads": h, "train.num_seeds": 1 if QUICK else num_seeds}))
+          for h in HEADS}
+
+
+def seed_slice(tree, seed: int = 0):
+  """One seed of a multi-seed pytree (leading axis)."""
+  import jax
+  return jax.tree.map(lambda a: a[seed], tree)

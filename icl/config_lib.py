@@ -49,6 +49,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.num_prompts = 20_000  # fresh prompts per evaluation
   c.eval.batch_size = 4_096  # prompts per evaluation chunk (bounds memory)
   c.eval.context_lens = ""  # comma-separated lengths for icl.evaluate ('' = training length)
+
+  c.sweep = ml_collections.ConfigDict()  # one program, several values (docs/sweeps.md)
+  c.sweep.field = ""  # '' = off; a numeric shape-keeping field, e.g. 'train.lr'
+  c.sweep.values = ""  # comma-separated values of sweep.field, e.g. '1e-3,3e-3'
   return c
 
 
@@ -154,3 +158,5 @@ def validate(config) -> None:
     lengths = [0]
   _check(all(n >= 1 for n in lengths), "eval.context_lens", config.eval.context_lens,
          "comma-separated integers >= 1, e.g. '10,20,40'")
+  from icl.train import hparams  # each sweep point must be a valid config itself
+  hparams.check(config, validate)

@@ -52,7 +52,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.sweep = ml_collections.ConfigDict()  # one program, several values (docs/sweeps.md)
   c.sweep.field = ""  # '' = off; a numeric shape-keeping field, e.g. 'train.lr'
-  c.sweep.values = ""  # comma-separated values of sweep.field, e.g. '1e-3,3e-3'
+  c.sweep.value_list = ""  # comma-separated values of sweep.field, e.g. '1e-3,3e-3'
   return c
 
 

@@ -1,6 +1,6 @@
 """Hyperparameters that keep shapes, swept inside one compiled program.
 
-``config.sweep.field = "train.lr"`` and ``config.sweep.values = "1e-3,3e-3,1e-2"``
+``config.sweep.field = "train.lr"`` and ``config.sweep.value_list = "1e-3,3e-3,1e-2"``
 train len(values) x train.num_seeds models in one program: the model axis M of the
 state is point-major (model m = p * S + i is sweep point p, seed config.seed + i, so
 every point sees the same seeds and data: common random numbers).
@@ -48,7 +48,7 @@ def _sweep(config) -> tuple[str, str]:
     return "", ""
   # Item access: ConfigDict.values is also a method name.
   get = sweep.get if hasattr(sweep, "get") else vars(sweep).get
-  return str(get("field", "") or ""), str(get("values", "") or "")
+  return str(get("field", "") or ""), str(get("value_list", "") or "")
 
 
 def field(config) -> str:
@@ -62,7 +62,7 @@ def leaf(config) -> str:
 
 
 def values(config) -> list[float]:
-  """The swept values, as written in config.sweep.values ([] without a sweep)."""
+  """The swept values, as written in config.sweep.value_list ([] without a sweep)."""
   name, text = _sweep(config)
   if not name:
     return []
@@ -93,7 +93,7 @@ def point_config(config, value: float):
   with c.unlocked():
     c[section][name] = float(value)
     c.sweep["field"] = ""
-    c.sweep["values"] = ""
+    c.sweep["value_list"] = ""
   return c
 
 
@@ -104,7 +104,7 @@ def check(config, validate_one) -> None:
   name, text = _sweep(config)
   if not name:
     if text:
-      raise ConfigError(f"config.sweep.values={text!r} is set but config.sweep.field "
+      raise ConfigError(f"config.sweep.value_list={text!r} is set but config.sweep.field "
                         f"is empty; allowed fields: {', '.join(FIELDS)}")
     return
   if name not in FIELDS:
@@ -120,7 +120,7 @@ def check(config, validate_one) -> None:
   except ValueError:
     vals = []
   if not vals or len(set(vals)) != len(vals):
-    raise ConfigError(f"config.sweep.values={text!r} is not allowed; allowed: distinct "
+    raise ConfigError(f"config.sweep.value_list={text!r} is not allowed; allowed: distinct "
                       "comma-separated numbers, e.g. '1e-3,3e-3,1e-2'")
   for v in vals:
     validate_one(point_config(config, v))

@@ -54,6 +54,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.probes.every = 1_000  # steps between probes inside the training scan; 0 = off
   c.probes.num_prompts = 512  # prompts in the fixed probe batch
   c.probes.snapshots = 24  # log-spaced steps whose W_KQ / W_OV go to snapshots/
+
+  c.sweep = ml_collections.ConfigDict()  # one program, several values (docs/sweeps.md)
+  c.sweep.field = ""  # '' = off; a numeric shape-keeping field, e.g. 'train.lr'
+  c.sweep.value_list = ""  # comma-separated values of sweep.field, e.g. '1e-3,3e-3'
   return c
 
 
@@ -171,3 +175,5 @@ def validate(config) -> None:
     lengths = [0]
   _check(all(n >= 1 for n in lengths), "eval.context_lens", config.eval.context_lens,
          "comma-separated integers >= 1, e.g. '10,20,40'")
+  from icl.train import hparams  # each sweep point must be a valid config itself
+  hparams.check(config, validate)

@@ -5,7 +5,13 @@ Evaluates every seed of the run at several context lengths (default: the config'
 prompts each and writes ``<workdir>/eval.json``:
 
   {"step": 20000, "num_prompts": 20000, "num_seeds": 1,
-   "context_len": {"10": mse, ...}, "context_len_se": {...}, ...}
+   "context_len": {"10": mse, ...}, "context_len_se": {...},
+   "context_len_seeds": {"10": [mse of seed 0, ...], ...}}
+
+With S seeds, "context_len" is the mean over seeds and "context_len_se" the standard
+error over seeds (S = 1: the Monte-Carlo error over prompts). With config.sweep,
+the top-level numbers pool all sweep points and "points" holds, per point label
+(e.g. "lr=0.001"), the same three dicts over that point's seeds (docs/sweeps.md).
 """
 
 from __future__ import annotations
@@ -45,9 +51,17 @@ def load_run(workdir: str, step: int | None = None):
   return config, exp, states, step
 
 
+def _summarize(result: dict, length: int, per_seed: np.ndarray, mc_se: float) -> None:
+  summary = workdir_lib.summarize_seeds("mse", per_seed)
+  result["context_len"][str(length)] = summary["mse"]
+  # Standard error: over seeds when S > 1, else the Monte-Carlo error of the mean.
+  result["context_len_se"][str(length)] = summary.get("mse/se", mc_se)
+  result["context_len_seeds"][str(length)] = per_seed.tolist()
+
+
 def evaluate_workdir(workdir: str, context_lens: list[int] | None = None,
                      num_prompts: int | None = None) -> dict:
-  from icl.train import core, trainer
+  from icl.train import core, hparams, sharding, trainer
   config, exp, states, step = load_run(workdir)
   if "context_len" not in inspect.signature(exp.task.sample).parameters:
     context_lens = []  # a token task: evaluated at its own sequence length only
@@ -57,26 +71,34 @@ def evaluate_workdir(workdir: str, context_lens: list[int] | None = None,
   result = {"step": step, "num_prompts": num_prompts,
             "num_seeds": config.train.num_seeds, "context_len": {},
             "context_len_se": {}, "context_len_seeds": {}}
+  labels = hparams.labels(config)
+  if labels:
+    result["sweep"] = {"field": hparams.field(config), "values": hparams.values(config)}
+    result["points"] = {label: {"context_len": {}, "context_len_se": {},
+                                "context_len_seeds": {}} for label in labels}
   key = trainer.eval_key(config)
   at_train_len = core.evaluate(exp, states["params"], key, num_prompts,
-                               config.eval.batch_size, None, states["step"][0])
+                               config.eval.batch_size, None, states["step"][0],
+                               states.get("hparams"))
   result["metrics"] = {}
   for name, values in at_train_len.items():
-    result["metrics"].update(workdir_lib.summarize_seeds(name, np.asarray(values)))
-  with_theory = compare.supports(config)
+    result["metrics"].update(workdir_lib.summarize_seeds(name, sharding.to_host(values)))
+  # Theory uses the config's task: not for in-program sweeps over its fields.
+  with_theory = compare.supports(config) and not labels
   if with_theory:
     result["theory"], result["theory_se"] = {}, {}
     result["reduced"] = compare.bridge_summary(states["params"], exp.task)
   for length in context_lens:
     out = core.evaluate(exp, states["params"], key, num_prompts,
-                        config.eval.batch_size, int(length), states["step"][0])
-    per_seed = np.asarray(out["loss"])
-    summary = workdir_lib.summarize_seeds("mse", per_seed)
-    result["context_len"][str(length)] = summary["mse"]
-    # Standard error: over seeds when S > 1, else the Monte-Carlo error of the mean.
-    result["context_len_se"][str(length)] = summary.get(
-        "mse/se", float(np.asarray(out["loss_stderr"])[0]))
-    result["context_len_seeds"][str(length)] = per_seed.tolist()
+                        config.eval.batch_size, int(length), states["step"][0],
+                        states.get("hparams"))
+    per_model = sharding.to_host(out["loss"])  # [M] = [points x seeds]
+    mc_se = sharding.to_host(out["loss_stderr"])
+    _summarize(result, length, per_model, float(mc_se[0]))
+    per_point = per_model.reshape(len(labels) or 1, config.train.num_seeds)
+    mc_point = mc_se.reshape(per_point.shape)
+    for label, seeds, mc in zip(labels, per_point, mc_point):
+      _summarize(result["points"][label], length, seeds, float(mc[0]))
     if with_theory:  # the same prompts for the theory predictors, seed by seed
       per_seed_risks = [compare.theory_risks(
           config, exp.task, jax.tree.map(lambda a, i=i: a[i], states["params"]), key,

@@ -31,6 +31,11 @@ import numpy as np
 Batch = dict[str, jax.Array]
 
 
+def _sqrt(v):
+  """math.sqrt for a config number; jnp.sqrt for a traced one (config.sweep)."""
+  return math.sqrt(v) if isinstance(v, (int, float)) else jnp.sqrt(v)
+
+
 def toeplitz_covariance(dim: int, rho: float) -> np.ndarray:
   """Sigma_ij = rho^|i-j| (an AR(1) covariance)."""
   idx = np.arange(dim)
@@ -81,7 +86,7 @@ class RegressionTask:
     if self.covariance != "isotropic":
       chol = jnp.asarray(np.linalg.cholesky(self.covariance_matrix()), x_all.dtype)
       x_all = x_all @ chol.T
-    noise = math.sqrt(self.noise_var) * jax.random.normal(k_eps, (batch_size, length + 1))
+    noise = _sqrt(self.noise_var) * jax.random.normal(k_eps, (batch_size, length + 1))
     y_all = jnp.einsum("bld,bd->bl", x_all, beta) + noise
     return {"x": x_all[:, :length], "y": y_all[:, :length],
             "xq": x_all[:, length], "yq": y_all[:, length], "beta": beta}
@@ -133,7 +138,7 @@ class SuperpositionTask:
     beta = jax.random.normal(k_beta, (batch_size, self.num_tasks, self.dim)) * mask
     x_all = jax.random.normal(k_x, (batch_size, length + 1, self.dim))
     clean = jnp.einsum("bld,bnd->bln", x_all, beta)
-    noise_std = math.sqrt(self.noise_var * self.task_dim)
+    noise_std = _sqrt(self.noise_var * self.task_dim)
     noise = noise_std * jax.random.normal(k_eps, (batch_size, length, self.num_tasks))
     return {"x": x_all[:, :length], "y": clean[:, :length] + noise,
             "xq": x_all[:, length], "yq": clean[:, length], "beta": beta}

@@ -13,6 +13,9 @@ config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/regression.py[:variant].",
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Work directory (created; resumed if it exists).")
+flags.DEFINE_bool("multihost", False,
+                  "Call jax.distributed.initialize() first (one process per host, "
+                  "same command on every host; process 0 writes the work dir).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -20,6 +23,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   cli.setup_logging()
+  if FLAGS.multihost:
+    import jax
+    jax.distributed.initialize()  # coordinator and process ids from the cluster env
   from icl.train import trainer  # after flag parsing: jax imports are slow
   try:
     trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)

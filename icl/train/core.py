@@ -29,14 +29,18 @@ from flax import nnx
 from icl import models as models_lib
 from icl import tasks as tasks_lib
 from icl.probes import recording as probes_lib
+from icl.train import hparams as hparams_lib
 from icl.train import optim
+from icl.train import sharding
 
 PyTree = Any
 
 
 def seed_keys(config) -> tuple[jax.Array, jax.Array]:
-  """Init and data keys, each [S]: seed i uses config.seed + i."""
-  seeds = config.seed + jnp.arange(config.train.num_seeds)
+  """Init and data keys, each [M] (M = sweep points x S, point-major): seed i of
+  every point uses config.seed + i."""
+  seeds = config.seed + jnp.tile(jnp.arange(config.train.num_seeds),
+                                 hparams_lib.num_points(config))
   keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s)))(seeds)
   return keys[:, 0], keys[:, 1]
 
@@ -97,6 +101,7 @@ class Experiment:
     step = state["step"]
     batch = self.task.sample(jax.random.fold_in(data_key, step),
                              self.config.train.batch_size, step=step)
+    batch = sharding.constrain_batch(batch, self.config)  # only when M = 1
     (loss, _), grads = jax.value_and_grad(self.loss, has_aux=True)(
         state["params"], batch)
     updates, opt_state = self.optimizer.update(grads, state["opt_state"],
@@ -157,22 +162,36 @@ class Experiment:
 
 @functools.partial(jax.jit, static_argnums=(0,))
 def init_states(exp: Experiment, init_keys: jax.Array) -> PyTree:
-  return jax.vmap(exp.init_state)(init_keys)
+  """States [M, ...]; with config.sweep, each holds its value in state["hparams"]."""
+  def one(key, hp):
+    state = hparams_lib.bind(exp, hp).init_state(key)
+    return state if hp is None else dict(state, hparams=hp)
+  states = jax.vmap(one)(init_keys, hparams_lib.model_values(exp.config))
+  return sharding.constrain_models(states, exp.config)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5), donate_argnums=(1,))
 def train_chunk(exp: Experiment, states: PyTree, data_keys: jax.Array,
                 num_steps: int, probe_every: int = 0,
                 snapshots: bool = False) -> tuple[PyTree, dict]:
-  """All seeds, `num_steps` steps: states [S, ...] -> states, metrics [S, num_steps]."""
-  return jax.vmap(lambda s, k: exp.train_chunk(s, k, num_steps, probe_every,
-                                               snapshots))(states, data_keys)
+  """All models, `num_steps` steps: states [M, ...] -> states, metrics [M, num_steps]
+  (with probes every `probe_every` steps and weight snapshots when asked)."""
+  def one(s, k):
+    hp = s.get("hparams")
+    s = {name: v for name, v in s.items() if name != "hparams"}
+    s, metrics = hparams_lib.bind(exp, hp).train_chunk(s, k, num_steps, probe_every,
+                                                       snapshots)
+    return (s if hp is None else dict(s, hparams=hp)), metrics
+  states, metrics = jax.vmap(one)(states, data_keys)
+  return sharding.constrain_models(states, exp.config), metrics
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
 def evaluate(exp: Experiment, params: PyTree, key: jax.Array, num_prompts: int,
              batch_size: int, context_len: int | None = None,
-             step: jax.Array | None = None) -> dict:
-  """Evaluation of every seed on the same fresh prompts: metrics [S]."""
-  return jax.vmap(lambda p: exp.eval_loss(p, key, num_prompts, batch_size,
-                                          context_len, step))(params)
+             step: jax.Array | None = None, hparams: PyTree = None) -> dict:
+  """Evaluation of every model on the same fresh prompts: metrics [M].
+  `step` reaches curriculum tasks; `hparams` (states["hparams"], with config.sweep)
+  sets each model's task."""
+  return jax.vmap(lambda p, hp: hparams_lib.bind(exp, hp).eval_loss(
+      p, key, num_prompts, batch_size, context_len, step))(params, hparams)

@@ -24,6 +24,8 @@ from icl import workdir as workdir_lib
 from icl.probes import recording as probes_lib
 from icl.train import checkpoint as checkpoint_lib
 from icl.train import core
+from icl.train import hparams as hparams_lib
+from icl.train import sharding
 
 # Fields that may change between a run and its resumption.
 RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
@@ -95,11 +97,11 @@ def prepare_workdir(workdir: str, config) -> None:
 
 
 def evaluate_states(exp: core.Experiment, states, config) -> dict:
-  """eval_loss (+ task metrics) of every seed at the training context length."""
+  """eval_loss (+ task metrics) of every model at the training context length."""
   out = core.evaluate(exp, states["params"], eval_key(config),
                       config.eval.num_prompts, config.eval.batch_size, None,
-                      states["step"][0])
-  return jax.tree.map(np.asarray, out)
+                      states["step"][0], states.get("hparams"))
+  return jax.tree.map(sharding.to_host, out)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -109,17 +111,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   exp = core.Experiment.from_config(config)
   train = config.train
 
-  init_keys, data_keys = core.seed_keys(config)
+  init_keys, data_keys = sharding.put_models(core.seed_keys(config), config)
   states = core.init_states(exp, init_keys)
   ckpt = checkpoint_lib.Checkpointer(workdir, keep=train.keep_ckpts)
   start = 0
   if ckpt.latest_step() is not None:
     start, states = ckpt.restore(states)
     logging.info("Resuming %s from step %d", workdir, start)
-  workdir_lib.write_config(workdir, config)
-  writer = workdir_lib.MetricsWriter(workdir, resume_step=start)
+  primary = sharding.is_primary()  # multi-host: process 0 writes, all compute
+  if primary:
+    workdir_lib.write_config(workdir, config)
+  writer = workdir_lib.MetricsWriter(workdir, resume_step=start) if primary else None
   done_path = os.path.join(workdir, workdir_lib.DONE)
-  if os.path.exists(done_path):
+  if primary and os.path.exists(done_path):
     os.remove(done_path)
 
   progress = Progress(start, train.num_steps)
@@ -132,9 +136,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     states, metrics = core.train_chunk(exp, states, data_keys, n, **probe_args)
     probe_records = recorder.records(step, n, probe_args, metrics, states)
     step += n
-    losses = np.asarray(metrics["train_loss"])  # [S, n]
+    losses = sharding.to_host(metrics["train_loss"])  # [M, n]
     record = {"step": step}
-    record.update(workdir_lib.summarize_seeds("train_loss", losses.mean(axis=1)))
+    record.update(hparams_lib.summarize(config, "train_loss", losses.mean(axis=1)))
     if not np.all(np.isfinite(losses)):
       raise FloatingPointError(
           f"non-finite training loss at step {step - n}..{step}; last checkpoint: "
@@ -143,12 +147,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if step % train.eval_every == 0 or step == train.num_steps:
       final = evaluate_states(exp, states, config)
       for name, values in final.items():
-        record.update(workdir_lib.summarize_seeds(f"eval_{name}", values))
+        record.update(hparams_lib.summarize(config, f"eval_{name}", values))
       extra = f"  eval {record['eval_loss']:.4f}"
     record["wall_time"] = time.time()
     if probe_records and probe_records[-1]["step"] == step:  # one line per step
       record.update(probe_records.pop())
-    writer.write(probe_records + [record])
+    if writer:  # process 0 writes for all hosts
+      writer.write(probe_records + [record])
     progress.update(step, record["train_loss"], extra)
     if step % train.ckpt_every == 0 or step == train.num_steps:
       ckpt.save(step, states, {"num_seeds": train.num_seeds})
@@ -156,8 +161,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if not final:
     final = evaluate_states(exp, states, config)
   ckpt.close()
-  with open(done_path, "w") as f:
-    f.write(str(step))
+  if primary:
+    with open(done_path, "w") as f:
+      f.write(str(step))
   summary = {k: workdir_lib.summarize_seeds(k, v)[k] for k, v in final.items()}
   logging.info("Finished %s at step %d: eval_loss %.4f", workdir, step,
                summary["loss"])

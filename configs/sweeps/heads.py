@@ -1,0 +1,43 @@
+"""The paper's head-count sweep: H in {1, 2, 4, 8}, several seeds per program.
+
+He, Pan, Chen, Yang, *In-Context Linear Regression Demystified* (ICML 2025): the
+test risk falls from H = 1 to H = 2 and stays flat beyond (multi-head softmax
+attention reaches the optimal one-step GD risk). Each H is a separate program (the
+parameter shapes differ); the seeds of one H train together under jax.vmap.
+
+  python -m icl.sweep --config=configs/sweeps/heads.py --workdir=runs/heads
+  python -m icl.sweep --config=configs/sweeps/heads.py:quick --workdir=/tmp/heads
+
+Variants: default (10k steps, 4 seeds), quick (a few steps, for tests).
+Figure notebooks read runs/heads/summary.csv and runs/heads/num_heads=<H>/.
+"""
+
+import ml_collections
+
+from configs import regression
+
+
+def get_config(variant: str | None = None):
+  c = ml_collections.ConfigDict()
+  c.base = regression.get_config()  # the experiment every point starts from
+  c.base.train.num_seeds = 4  # seeds per point, vmapped in one program
+  c.grid = ml_collections.ConfigDict()
+  c.grid.model = ml_collections.ConfigDict()
+  c.grid.model.num_heads = [1, 2, 4, 8]  # H: one program (work dir) per value
+
+  variant = variant or "default"
+  if variant == "default":
+    pass
+  elif variant == "quick":
+    c.base.train.num_steps = 40
+    c.base.train.log_every = 20
+    c.base.train.eval_every = 40
+    c.base.train.ckpt_every = 40
+    c.base.train.batch_size = 32
+    c.base.train.num_seeds = 2
+    c.base.eval.num_prompts = 256
+    c.base.eval.batch_size = 256
+    c.base.eval.context_lens = "10,40"
+  else:
+    raise ValueError(f"config variant {variant!r}; allowed: default, quick")
+  return c

@@ -1,0 +1,107 @@
+"""Where the models of one program live: the model axis (or the batch) over devices.
+
+A program trains M = (sweep points) x (seeds) models; every leaf of the training
+state has a leading model axis [M, ...]. The layout, chosen from M, the batch size
+and the visible devices (all of them: one CPU, 8 GPUs, a TPU slice, or every host's
+devices after ``jax.distributed.initialize()``):
+
+  * M > 1: the model axis is sharded, ``P("data")``, over the largest number of
+    devices that divides M (all of them when M is a multiple of the device count).
+    Models never communicate, so the program runs without collectives.
+  * M = 1: the state is replicated, ``P()``, and the training batch [B, ...] of each
+    step is sharded over the devices that divide B (data parallelism; the gradient
+    mean becomes an all-reduce that XLA inserts).
+
+The mesh has one axis, "data", of type Auto, so the vmapped core and host-side
+slicing work unchanged (the Explicit axis type does not compose with vmap here).
+All functions are no-ops on one device.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+AXIS = "data"
+
+
+@functools.lru_cache(maxsize=None)
+def mesh(num_devices: int) -> jax.sharding.Mesh:
+  """A one-axis ("data") mesh over the first `num_devices` visible devices."""
+  devices = jax.devices()
+  if num_devices == len(devices):
+    return jax.make_mesh((num_devices,), (AXIS,), axis_types=(AxisType.Auto,))
+  return jax.make_mesh((num_devices,), (AXIS,), axis_types=(AxisType.Auto,),
+                       devices=devices[:num_devices])
+
+
+def shard_count(size: int) -> int:
+  """Devices an axis of `size` is split over: the largest divisor of both."""
+  return math.gcd(size, jax.device_count())
+
+
+def num_models(config) -> int:
+  """M: sweep points x seeds trained by one program."""
+  from icl.train import hparams  # late: hparams imports core's neighbours
+  return hparams.num_points(config) * config.train.num_seeds
+
+
+def model_sharding(config) -> NamedSharding | None:
+  """Sharding of arrays with a leading model axis [M, ...]: split over devices when
+  M > 1, replicated over the batch's devices when M = 1 (None: one device)."""
+  m = num_models(config)
+  if m == 1:
+    batch = batch_sharding(config)
+    return None if batch is None else NamedSharding(batch.mesh, P())
+  n = shard_count(m)
+  return None if n <= 1 else NamedSharding(mesh(n), P(AXIS))
+
+
+def batch_sharding(config) -> NamedSharding | None:
+  """Sharding of a training batch's leading axis when the program has one model."""
+  if num_models(config) != 1:
+    return None
+  n = shard_count(config.train.batch_size)
+  return None if n <= 1 else NamedSharding(mesh(n), P(AXIS))
+
+
+def _constrain(tree: Any, sharding: NamedSharding | None) -> Any:
+  if sharding is None:
+    return tree
+  return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+
+
+def constrain_models(tree: Any, config) -> Any:
+  """Inside jit: every leaf's leading model axis sharded (see module docstring)."""
+  return _constrain(tree, model_sharding(config))
+
+
+def constrain_batch(batch: Any, config) -> Any:
+  """Inside jit (also under vmap): a single model's batch sharded over devices."""
+  return _constrain(batch, batch_sharding(config))
+
+
+def put_models(tree: Any, config) -> Any:
+  """Outside jit: place arrays with a leading model axis (keys, restored states)."""
+  sharding = model_sharding(config)
+  if sharding is None:
+    return tree
+  return jax.device_put(tree, sharding)
+
+
+def to_host(x: jax.Array) -> np.ndarray:
+  """A (possibly multi-host) array as one numpy array on every process."""
+  if getattr(x, "is_fully_addressable", True):
+    return np.asarray(x)
+  from jax.experimental import multihost_utils
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def is_primary() -> bool:
+  """Process 0 writes the work dir; the other hosts only compute (multi-host)."""
+  return jax.process_index() == 0

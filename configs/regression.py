@@ -39,6 +39,7 @@ def get_config(variant: str | None = None):
   c.train.lr = 1e-3
 
   c.eval.context_lens = "10,20,40,60,80,100"
+  c.probes.every = 100  # the patterns emerge within the first ~2k steps
 
   variant = variant or "default"
   if variant == "default":

@@ -20,7 +20,7 @@
 # %%
 import numpy as np
 
-from _common import HEADS, heads_runs, plt, save
+from _common import HEADS, QUICK, heads_runs, plt, save
 from icl import workdir
 from icl.plotting import pattern_bars
 
@@ -58,5 +58,6 @@ for h in HEADS:
 # last-entry OV vectors (ratio > 0.99).
 
 # %%
-assert min(last[2][f"probe/diag_ratio/h{k}"] for k in range(2)) > 0.95
-assert min(last[2][f"probe/last_ratio/h{k}"] for k in range(2)) > 0.99
+if not QUICK:  # QUICK trains a few steps only: nothing has emerged yet
+  assert min(last[2][f"probe/diag_ratio/h{k}"] for k in range(2)) > 0.95
+  assert min(last[2][f"probe/last_ratio/h{k}"] for k in range(2)) > 0.99

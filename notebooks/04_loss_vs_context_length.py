@@ -65,7 +65,7 @@ for h in HEADS:
 # **Check against the paper.** At L = 40, H = 1 is worse than H ≥ 2.
 
 # %%
-assert results[1]["context_len"]["40"] > results[2]["context_len"]["40"]
-if not QUICK:
+if not QUICK:  # QUICK trains a few steps only
+  assert results[1]["context_len"]["40"] > results[2]["context_len"]["40"]
   assert results[2]["context_len"]["40"] < 0.25
   assert 0.39 <= results[1]["context_len"]["40"] <= 0.43

@@ -67,12 +67,18 @@ def train(name: str, config) -> str:
 HEADS = (1, 2, 4, 8)
 
 
-def heads_runs(num_seeds: int = 3) -> dict:
-  """The paper's head-count runs (H = 1, 2, 4, 8; `num_seeds` seeds vmapped in one
-  program each), trained once under RUNS/heads/ and reused by notebooks 1-4."""
-  return {h: train(f"heads/h{h}", experiment_config(**{
-      "model.num_heads": h, "train.num_seeds": 1 if QUICK else num_seeds}))
-          for h in HEADS}
+def heads_runs() -> dict:
+  """The paper's head-count sweep (configs/sweeps/heads.py: H = 1, 2, 4, 8, four seeds
+  vmapped in one program each), trained once by `python -m icl.sweep` under
+  RUNS/heads/ (finished points are skipped on a rerun); returns {H: work dir}."""
+  import subprocess
+  import sys
+  directory = os.path.join(RUNS, "heads")
+  variant = ":quick" if QUICK else ""
+  subprocess.run([sys.executable, "-m", "icl.sweep",
+                  f"--config=configs/sweeps/heads.py{variant}",
+                  f"--workdir={directory}"], cwd=ROOT, check=True)
+  return {h: os.path.join(directory, f"num_heads={h}") for h in HEADS}
 
 
 def seed_slice(tree, seed: int = 0):

@@ -8,7 +8,7 @@ parameter shapes differ); the seeds of one H train together under jax.vmap.
   python -m icl.sweep --config=configs/sweeps/heads.py --workdir=runs/heads
   python -m icl.sweep --config=configs/sweeps/heads.py:quick --workdir=/tmp/heads
 
-Variants: default (10k steps, 4 seeds), quick (a few steps, for tests).
+Variants: default (10k steps, 3 seeds), quick (a few steps, for tests).
 Figure notebooks read runs/heads/summary.csv and runs/heads/num_heads=<H>/.
 """
 
@@ -20,7 +20,7 @@ from configs import regression
 def get_config(variant: str | None = None):
   c = ml_collections.ConfigDict()
   c.base = regression.get_config()  # the experiment every point starts from
-  c.base.train.num_seeds = 4  # seeds per point, vmapped in one program
+  c.base.train.num_seeds = 3  # seeds per point, vmapped in one program
   c.grid = ml_collections.ConfigDict()
   c.grid.model = ml_collections.ConfigDict()
   c.grid.model.num_heads = [1, 2, 4, 8]  # H: one program (work dir) per value
@@ -38,6 +38,9 @@ def get_config(variant: str | None = None):
     c.base.eval.num_prompts = 256
     c.base.eval.batch_size = 256
     c.base.eval.context_lens = "10,40"
+    c.base.probes.every = 20
+    c.base.probes.num_prompts = 64
+    c.base.probes.snapshots = 4
   else:
     raise ValueError(f"config variant {variant!r}; allowed: default, quick")
   return c

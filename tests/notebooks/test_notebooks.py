@@ -22,10 +22,17 @@ def test_there_is_a_notebook_per_figure_group():
   assert len(NOTEBOOKS) >= 1
 
 
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+  """One runs folder for all notebooks: they share the heads sweep, as users do."""
+  return tmp_path_factory.mktemp("notebook_runs")
+
+
+@pytest.mark.xdist_group("notebooks")  # one worker, in order, sharing runs_dir
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
-def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
+def test_notebook_runs_in_quick_mode(path, runs_dir, monkeypatch):
   monkeypatch.setenv("ICL_NOTEBOOK_QUICK", "1")
-  monkeypatch.setenv("ICL_RUNS", str(tmp_path / "runs"))
+  monkeypatch.setenv("ICL_RUNS", str(runs_dir))
   monkeypatch.setenv("JAX_PLATFORMS", "cpu")
   monkeypatch.setenv("XLA_FLAGS", "")  # one host device, as a user's kernel has
   notebook = jupytext.read(path)
@@ -33,5 +40,6 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
       notebook, timeout=600, kernel_name="python3",
       resources={"metadata": {"path": NOTEBOOK_DIR}})
   client.execute()
-  figures = glob.glob(str(tmp_path / "runs" / "quick" / "figures" / "*.png"))
+  prefix = "fig" + os.path.basename(path)[1]  # 01_... saves fig1_*.png
+  figures = glob.glob(str(runs_dir / "quick" / "figures" / f"{prefix}_*.png"))
   assert figures, "the notebook saved no figure"

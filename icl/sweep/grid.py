@@ -172,13 +172,13 @@ def summary_rows(points: list[Point]) -> list[dict]:
   rows = []
   for p in points:
     records = workdir_lib.read_metrics(p.workdir, missing_ok=True)
+    timed = [r["wall_time"] for r in records if "wall_time" in r]  # probe-only lines lack it
     common = {"point": p.name, **{f: v for f, v in p.values.items()},
               "status": "done" if is_done(p) else ("partial" if records else "missing"),
               "step": records[-1]["step"] if records else 0,
               "num_steps": p.config.train.num_steps,
               "num_seeds": p.config.train.num_seeds,
-              "wall_time_s": (round(records[-1]["wall_time"] - records[0]["wall_time"], 3)
-                              if len(records) > 1 else 0.0)}
+              "wall_time_s": round(timed[-1] - timed[0], 3) if len(timed) > 1 else 0.0}
     for label in hparams.labels(p.config) or [""]:
       key = f"eval_loss/{label}" if label else "eval_loss"
       se = _last(records, f"{key}/se")

@@ -21,6 +21,7 @@ def get_config(variant=None):
   c.base.train.log_every = 10
   c.base.train.eval_every = 20
   c.base.train.ckpt_every = 20
+  c.base.probes.every = 5  # probe-only metrics lines between the chunk lines
   c.grid.model.num_heads = {heads}
   return c
 """

@@ -31,6 +31,20 @@ import numpy as np
 Batch = dict[str, jax.Array]
 
 
+def _compact_threefry():
+  """Draw a batch's random bits with threefry's original (non-partitionable) layout.
+
+  The default partitionable layout hashes one counter per 32-bit word and XORs the
+  hash's two output words; the original layout keeps both, so it needs half the
+  threefry rounds per normal, and its XLA program compiles several times faster
+  (the sampler is most of a training step's cost and of its compile time on CPU;
+  benchmarks/RESULTS.md). Same generator, same distribution, another bit stream:
+  a batch is still a pure function of its key. Applied at trace time, local to the
+  sampler, so no global JAX setting changes.
+  """
+  return jax.threefry_partitionable(False)
+
+
 def toeplitz_covariance(dim: int, rho: float) -> np.ndarray:
   """Sigma_ij = rho^|i-j| (an AR(1) covariance)."""
   idx = np.arange(dim)
@@ -71,6 +85,10 @@ class RegressionTask:
     `step` (the training step) is ignored: the distribution does not change.
     """
     del step
+    with _compact_threefry():
+      return self._sample(key, batch_size, context_len)
+
+  def _sample(self, key, batch_size, context_len):
     length = self.context_len if context_len is None else context_len
     k_beta, k_x, k_eps = jax.random.split(key, 3)
     d = self.dim
@@ -127,6 +145,10 @@ class SuperpositionTask:
   def sample(self, key: jax.Array, batch_size: int, *, step=None,
              context_len: int | None = None) -> Batch:
     del step
+    with _compact_threefry():
+      return self._sample(key, batch_size, context_len)
+
+  def _sample(self, key, batch_size, context_len):
     length = self.context_len if context_len is None else context_len
     k_beta, k_x, k_eps = jax.random.split(key, 3)
     mask = jnp.asarray(self.task_mask())

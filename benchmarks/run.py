@@ -176,6 +176,17 @@ class TorchCase:
 
 # --- sections ----------------------------------------------------------------------
 
+_ICL_CASES: dict = {}
+
+
+def icl_case(heads: int, attention: str = "softmax", seeds: int = 1,
+             steps: int = 100) -> IclCase:
+  """One compiled case per (heads, attention, seeds, steps), shared by the sections."""
+  key = (heads, attention, seeds, steps)
+  if key not in _ICL_CASES:
+    _ICL_CASES[key] = IclCase(config_for(heads, attention, seeds), steps)
+  return _ICL_CASES[key]
+
 
 def config_for(heads: int = 2, attention: str = "softmax", seeds: int = 1):
   c = get_config()
@@ -190,7 +201,7 @@ def section_icl(heads, attentions, steps, repeats) -> list[dict]:
   for attention in attentions:
     for h in heads:
       name = f"{attention} H={h}"
-      cases[name] = IclCase(config_for(h, attention), steps)
+      cases[name] = icl_case(h, attention, 1, steps)
   best = interleaved({n: c.block for n, c in cases.items()}, repeats)
   for name, case in cases.items():
     attention, h = name.split(" H=")
@@ -217,7 +228,7 @@ def section_baselines(heads, steps, repeats, with_torch, torch_compile) -> dict:
     skipped["torch"] = "disabled by --notorch"
   cores = os.cpu_count() or 1
   for h in heads:
-    cases[f"icl H={h}"] = IclCase(config_for(h), steps)
+    cases[f"icl H={h}"] = icl_case(h, "softmax", 1, steps)
     steps_of[f"icl H={h}"] = steps
     cases[f"python loop H={h}"] = PythonLoopCase(config_for(h), slow)
     steps_of[f"python loop H={h}"] = slow
@@ -254,7 +265,7 @@ def section_seeds(seed_counts, steps, repeats) -> list[dict]:
   cases, steps_of = {}, {}
   for s in seed_counts:
     n = max(steps // s, 20)
-    cases[s], steps_of[s] = IclCase(config_for(2, seeds=s), n), n
+    cases[s], steps_of[s] = icl_case(2, "softmax", s, n), n
   best = interleaved({s: c.block for s, c in cases.items()}, repeats)
   rows = []
   for s, case in cases.items():

@@ -52,6 +52,7 @@ FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVAL_TARGET = 0.25  # eval MSE the cold-start measurement waits for (H = 2)
+BLOCK_SECONDS = 1.0  # the slow baselines' blocks are cut to about this long
 
 
 # --- timing ------------------------------------------------------------------------
@@ -163,6 +164,11 @@ class TorchCase:
     t0 = time.perf_counter()
     self._run(3)
     self.first_s = time.perf_counter() - t0
+    # Blocks of about a second: a slow configuration (e.g. OpenMP threads spinning
+    # on a busy machine) must not take the whole run.
+    t0 = time.perf_counter()
+    self._run(3)
+    self.steps = int(max(5, min(steps, BLOCK_SECONDS / ((time.perf_counter() - t0) / 3))))
 
   def _run(self, n: int) -> None:
     self.torch.set_num_threads(self.threads)
@@ -236,14 +242,14 @@ def section_baselines(heads, steps, repeats, with_torch, torch_compile) -> dict:
       for threads in sorted({cores, 1}):
         name = f"torch eager H={h} threads={threads}"
         cases[name] = TorchCase(h, "softmax", slow, threads)
-        steps_of[name] = slow
+        steps_of[name] = cases[name].steps
   if torch_ok and torch_compile:
     h = 2 if 2 in heads else heads[0]
     name = f"torch.compile H={h} threads=1"
     try:
       t0 = time.perf_counter()
       cases[name] = TorchCase(h, "softmax", slow, 1, compile=True)
-      steps_of[name] = slow
+      steps_of[name] = cases[name].steps
       skipped.pop("torch.compile", None)
       compile_s = time.perf_counter() - t0
     except Exception as e:  # inductor needs a working C++ toolchain

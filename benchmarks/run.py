@@ -290,7 +290,7 @@ def section_sampler(steps, repeats) -> list[dict]:
   generator: the sampler's layout choice (icl/tasks/regression.py) made measurable."""
   from icl.tasks.regression import RegressionTask
   task = RegressionTask()
-  variants = {"threefry, compact layout (icl)": ("threefry2x32", False),
+  variants = {"threefry, compact layout (icl)": ("threefry2x32", False),  # one draw each
               "threefry, partitionable layout (JAX default)": ("threefry2x32", True),
               "rbg": ("rbg", False), "unsafe_rbg": ("unsafe_rbg", False)}
   cases, rows = {}, {}
@@ -667,19 +667,27 @@ def render(results: dict) -> str:
 
 
 ANALYSIS = """\
-- The sampler dominates a step. One batch is 256 x 251 = 64k normals; with JAX's
-  threefry each normal costs a 20-round hash (half a hash since the sampler draws with
-  threefry's compact layout, `icl/tasks/regression.py`) plus an erfinv. The
-  forward+backward+Adam of the reassociated model is 1-2k FLOP per prompt, so a step
-  is bounded by random-number generation plus per-kernel dispatch (~100 small XLA
-  kernels per step), not by arithmetic: achieved FLOP/s are a small fraction of the
-  matmul peak, and they will stay so for this model size.
-- Vmapped seeds multiply the sampler's work by S; on a 2-core CPU the sampler already
-  uses the cores, so prompt-steps/s scale only as far as the per-kernel dispatch
-  overhead is amortised (seeds share kernels), not 6x.
-- Compile time is mostly the threefry hash unrolled into the program (partitionable
-  threefry compiled ~2x slower); JAX's persistent compilation cache removes it on
-  later runs.
+- The sampler is most of a step. One batch is 256 x 251 = 64k normals; with JAX's
+  threefry each costs a 20-round hash (half a hash in the compact layout the sampler
+  uses) plus an erfinv; the sampler draws them in one call (`icl/tasks/regression.py`).
+  Compare "The sampler alone" with the ms/step of the default path: what is left is
+  the forward+backward+Adam of a 1-10k-FLOP-per-prompt model, i.e. ~100 small XLA
+  kernels whose dispatch, not arithmetic, costs the time. Achieved FLOP/s are a small
+  fraction of the matmul peak and will stay so at this model size.
+- The Python loop with numpy data is close to icl on this CPU: numpy's PCG64 +
+  ziggurat normals are about as cheap per batch as threefry, and the jitted step is
+  the same. icl's fused path wins by not crossing the host per step (it matters more
+  on accelerators and with vmapped seeds) and by being exactly resumable from
+  (data_key, step); on a 2-core CPU the bound for both is normal generation.
+- Vmapped seeds multiply the sampler's work by S; on 2 cores the per-step work of
+  one seed already keeps both cores busy, so prompt-steps/s grow only by the
+  amortised per-kernel dispatch (~1.3x), and 6x is out of reach: the bound is the
+  per-seed cost of the normals, which no batching removes.
+- Compile time is mostly the threefry hash unrolled into each program (the
+  partitionable layout compiled 2-3x slower, see the sampler table). A cold start
+  pays imports, backend init, the init/chunk/eval compiles and ~2.5k steps; JAX's
+  persistent compilation cache (JAX_COMPILATION_CACHE_DIR) removes the compiles on
+  every later run.
 """
 
 

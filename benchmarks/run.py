@@ -48,6 +48,7 @@ flags.DEFINE_integer("repeats", 0, "Timed blocks per case; the best counts (0: m
 flags.DEFINE_bool("torch", True, "Run the PyTorch baseline (skipped if torch is missing).")
 flags.DEFINE_bool("torch_compile", True, "Also time torch.compile (full mode only).")
 flags.DEFINE_bool("cold_start", True, "Time a cold `python -m icl.train` (full mode only).")
+flags.DEFINE_string("notes", "", "A line on the machine's state, printed in RESULTS.md.")
 FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -693,14 +694,14 @@ ANALYSIS = """\
 
 def run(quick: bool, out_dir: str, steps: int = 0, repeats: int = 0,
         with_torch: bool = True, torch_compile: bool = True,
-        with_cold_start: bool = True) -> dict:
+        with_cold_start: bool = True, notes: str = "") -> dict:
   t_start = time.perf_counter()
   steps = steps or (40 if quick else 1000)
   repeats = repeats or (2 if quick else 5)
   heads = [2] if quick else [1, 2, 8]
   attentions = ["softmax"] if quick else ["softmax", "linear"]
   results = {"quick": quick, "steps": steps, "repeats": repeats, "heads": heads,
-             "environment": environment()}
+             "environment": environment(), "notes": notes}
   results["icl"] = section_icl(heads, attentions, steps, repeats)
   results["baselines"] = section_baselines(heads, steps, repeats, with_torch,
                                            torch_compile and not quick)
@@ -730,7 +731,7 @@ def run(quick: bool, out_dir: str, steps: int = 0, repeats: int = 0,
 def main(argv):
   del argv
   r = run(FLAGS.quick, FLAGS.out, FLAGS.steps, FLAGS.repeats, FLAGS.torch,
-          FLAGS.torch_compile, FLAGS.cold_start)
+          FLAGS.torch_compile, FLAGS.cold_start, FLAGS.notes)
   for a, b, c in r["targets"]:
     print(f"{a}: {b} ({c})")
   print(f"wrote {os.path.join(FLAGS.out, 'RESULTS.md')} in {r['wall_s']:.0f} s")

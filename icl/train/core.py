@@ -67,8 +67,11 @@ class Experiment:
   # --- single seed -------------------------------------------------------------
 
   def init_params(self, key: jax.Array) -> PyTree:
-    model = models_lib.MODELS[self.config.model.name](
-        self.config.model, self.task, nnx.Rngs(params=key))
+    # threefry's compact layout, as in the samplers: the same init distribution,
+    # and the init program compiles ~3x faster (part of every cold start).
+    with jax.threefry_partitionable(False):
+      model = models_lib.MODELS[self.config.model.name](
+          self.config.model, self.task, nnx.Rngs(params=key))
     return nnx.to_pure_dict(nnx.split(model, nnx.Param)[1])
 
   def init_state(self, key: jax.Array) -> PyTree:

@@ -126,3 +126,39 @@ def test_pytorch_default_init():
 def test_bad_attention_kind_is_rejected():
   with pytest.raises(ValueError, match="model.attention"):
     make(RegressionTask(), attention="relu")
+
+
+def reference_jax(params, batch, attention="softmax", train_len=40):
+  """The plain formula (no reassociation) in jax, float64: for gradients."""
+  q, k, v, o = (params[n] for n in ("query", "key", "value", "out"))
+  z, zq = one_layer.tokens(batch)
+  scores = jnp.einsum("hij,blj,hik,bk->bhl", k, z, q, zq) / math.sqrt(q.shape[-1])
+  a = jax.nn.softmax(scores, -1) if attention == "softmax" else scores / train_len
+  out = jnp.einsum("hni,hij,blj,bhl->bn", o, v, z, a)
+  return out[:, 0]
+
+
+@pytest.mark.parametrize("attention,heads", [("softmax", 2), ("softmax", 8), ("linear", 2)])
+def test_gradients_equal_formula(attention, heads):
+  """Gradients of the MSE loss w.r.t. every parameter equal those of the plain
+  formula Q_h, K_h, V_h, O_h (not reassociated), evaluated in float64."""
+  task = RegressionTask()
+  model = make(task, heads, attention, seed=heads)
+  batch = task.sample(jax.random.key(6), 64)
+  graphdef, params = nnx.split(model, nnx.Param)
+  params = nnx.to_pure_dict(params)
+
+  def loss(p):
+    pred = predict(nnx.merge(graphdef, p), batch)
+    return jnp.mean(jnp.square(pred - batch["yq"]))
+
+  grads = jax.grad(loss)(params)
+  with jax.enable_x64(True):
+    p64 = jax.tree.map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)
+    b64 = {k: jnp.asarray(np.asarray(v, np.float64)) for k, v in batch.items()}
+    ref = jax.grad(lambda p: jnp.mean(jnp.square(
+        reference_jax(p, b64, attention) - b64["yq"])))(p64)
+    ref = jax.tree.map(np.asarray, ref)
+  for name in ("query", "key", "value", "out"):
+    g, r = np.asarray(grads[name], np.float64), ref[name]
+    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5 * np.abs(r).max())

@@ -1,0 +1,128 @@
+"""A PyTorch eager re-implementation of the paper's training loop (the baseline).
+
+What research code for this paper looks like (the authors' repository is PyTorch):
+per-head Q, K, V as ``nn.Linear(D, D*H, bias=False)``, the output projection
+``nn.Linear(D*H, 1, bias=False)``, scores scaled by 1/sqrt(D), the softmax over the L
+context tokens only (the query does not attend to itself), PyTorch's default init,
+Adam(lr=1e-3), batch 256, fresh data drawn with torch on the CPU every step.
+Same mathematics as `icl.models.one_layer` (spec shared/spec/regression.md, "Model").
+
+Needs the optional extra ``pip install -e ".[bench]"`` (torch==2.13.0, CPU build).
+
+  python -m benchmarks.torch_reference [--heads=2] [--steps=300] [--compile]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import torch
+from torch import nn
+
+
+class OneLayerAttention(nn.Module):
+  """One layer of H full-width heads read out at the query token."""
+
+  def __init__(self, dim: int = 5, num_heads: int = 2, attention: str = "softmax",
+               train_len: int = 40):
+    super().__init__()
+    width = dim + 1
+    self.width, self.num_heads, self.attention = width, num_heads, attention
+    self.train_len = train_len
+    self.query = nn.Linear(width, width * num_heads, bias=False)
+    self.key = nn.Linear(width, width * num_heads, bias=False)
+    self.value = nn.Linear(width, width * num_heads, bias=False)
+    self.out = nn.Linear(width * num_heads, 1, bias=False)
+
+  def forward(self, z: torch.Tensor, zq: torch.Tensor) -> torch.Tensor:
+    """z: [B, L, D] context tokens, zq: [B, D] query token -> [B]."""
+    b, l, d = z.shape
+    h = self.num_heads
+    q = self.query(zq).view(b, h, d)  # [B, H, D]
+    k = self.key(z).view(b, l, h, d).transpose(1, 2)  # [B, H, L, D]
+    v = self.value(z).view(b, l, h, d).transpose(1, 2)
+    scores = torch.einsum("bhd,bhld->bhl", q, k) / math.sqrt(d)
+    if self.attention == "softmax":
+      weights = torch.softmax(scores, dim=-1)
+    else:
+      weights = scores / self.train_len
+    heads = torch.einsum("bhl,bhld->bhd", weights, v).reshape(b, h * d)
+    return self.out(heads)[:, 0]
+
+
+def sample(batch_size: int = 256, dim: int = 5, length: int = 40,
+           noise_var: float = 0.1, generator: torch.Generator | None = None):
+  """The paper's data drawn with torch: tokens z [B, L, D], z_q [B, D], y_q [B]."""
+  beta = torch.randn(batch_size, dim, generator=generator) / math.sqrt(dim)
+  x = torch.randn(batch_size, length + 1, dim, generator=generator)
+  noise = math.sqrt(noise_var) * torch.randn(batch_size, length + 1, generator=generator)
+  y = torch.einsum("bld,bd->bl", x, beta) + noise
+  z = torch.cat([x[:, :length], y[:, :length, None]], dim=-1)
+  zq = torch.cat([x[:, length], torch.zeros(batch_size, 1)], dim=-1)
+  return z, zq, y[:, length]
+
+
+def make_step(model: nn.Module, optimizer: torch.optim.Optimizer):
+  def step(z, zq, yq):
+    optimizer.zero_grad(set_to_none=True)
+    loss = torch.mean(torch.square(model(z, zq) - yq))
+    loss.backward()
+    optimizer.step()
+    return loss
+  return step
+
+
+def steps_per_second(num_heads: int = 2, attention: str = "softmax", steps: int = 300,
+                     repeats: int = 3, compile: bool = False, seed: int = 0,
+                     batch_size: int = 256, threads: int | None = None) -> dict:
+  """Best-of-`repeats` steps/s of the eager (or torch.compile'd) loop; the first
+  (warm-up/compile) block's wall time is returned as `first_s`. `threads` defaults
+  to the core count (on a busy machine 1 thread can be much faster: OpenMP workers
+  spin while they wait for a core)."""
+  torch.set_num_threads(threads or os.cpu_count() or 1)
+  torch.manual_seed(seed)
+  gen = torch.Generator().manual_seed(seed)
+  model = OneLayerAttention(num_heads=num_heads, attention=attention)
+  optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+  fwd_bwd = make_step(model, optimizer)
+  if compile:
+    model.forward = torch.compile(model.forward)
+
+  def block(n):
+    loss = None
+    for _ in range(n):
+      loss = fwd_bwd(*sample(batch_size, generator=gen))
+    return float(loss.detach())
+
+  t0 = time.perf_counter()
+  block(5)
+  first = time.perf_counter() - t0
+  best, loss = float("inf"), None
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    loss = block(steps)
+    best = min(best, time.perf_counter() - t0)
+  return {"heads": num_heads, "attention": attention, "compile": compile,
+          "steps_per_s": steps / best, "first_s": first, "loss": loss,
+          "threads": torch.get_num_threads()}
+
+
+def main():
+  import argparse
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--heads", default="1,2,8")
+  parser.add_argument("--steps", type=int, default=300)
+  parser.add_argument("--compile", action="store_true")
+  parser.add_argument("--threads", type=int, default=0, help="0: the core count")
+  args = parser.parse_args()
+  print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+  for h in map(int, args.heads.split(",")):
+    r = steps_per_second(h, steps=args.steps, compile=args.compile,
+                         threads=args.threads or None)
+    print(f"H={h}: {r['steps_per_s']:,.0f} steps/s (first 5 steps {r['first_s']:.1f}s)")
+
+
+if __name__ == "__main__":
+  main()

@@ -83,6 +83,7 @@ def test_sweep_run_writes_per_point_metrics_and_eval(tmp_path):
   wd = str(tmp_path / "run")
   c = small(num_seeds=2, field="task.noise_var", values="0.1,1.0")
   c.train.num_steps, c.train.log_every, c.train.eval_every, c.train.ckpt_every = 20, 10, 20, 20
+  c.probes.every = 10
   train_and_evaluate(c, wd)
   last = workdir_lib.read_metrics(wd)[-1]
   for label in ("noise_var=0.1", "noise_var=1.0"):

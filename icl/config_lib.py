@@ -44,6 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.eval_every = 5_000  # steps between evaluations (multiple of log_every)
   c.train.ckpt_every = 5_000  # steps between checkpoints (multiple of log_every)
   c.train.keep_ckpts = 3  # checkpoints kept on disk
+  c.train.skip_nonfinite = False  # drop a step whose loss/grads are non-finite (else stop)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_prompts = 20_000  # fresh prompts per evaluation
@@ -87,6 +88,8 @@ RULES = (
     ("train.eval_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.ckpt_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.keep_ckpts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("train.skip_nonfinite", lambda v: isinstance(v, bool), "True or False"),
+    ("probes.every", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = off)"),
     ("eval.num_prompts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("eval.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("task.dim", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -134,6 +137,11 @@ def validate(config) -> None:
   for key in config.task:
     _check(key == "name" or key in fields, f"task.{key}", config.task[key],
            f"fields of task {config.task.name!r}: {', '.join(sorted(fields))}")
+  fields = models.model_fields(config.model.name)
+  for key in config.model:
+    _check(fields is None or key == "name" or key in fields, f"model.{key}",
+           config.model[key],
+           f"fields of model {config.model.name!r}: {', '.join(sorted(fields or ()))}")
   for path, ok, allowed in RULES:
     try:
       value = _get(config, path)
@@ -145,6 +153,13 @@ def validate(config) -> None:
     every = train[name]
     _check(every % train.log_every == 0 or every >= train.num_steps, f"train.{name}",
            every, f"a multiple of train.log_every={train.log_every}")
+  import jax  # late: the device count is only known once a backend is up
+  devices = jax.device_count()
+  _check(train.batch_size % devices == 0, "train.batch_size", train.batch_size,
+         f"a multiple of the number of devices ({devices})")
+  every = config.get("probes", {}).get("every", 0)
+  _check(every <= train.num_steps, "probes.every", every,
+         f"0 (off) or at most train.num_steps={train.num_steps}")
   if train.weight_decay > 0:
     _check(train.optimizer != "adam", "train.optimizer", train.optimizer,
            "'adamw' or 'sgd' when train.weight_decay > 0")

@@ -33,7 +33,11 @@ def load_run(workdir: str, step: int | None = None):
   from icl.train import checkpoint as checkpoint_lib
   from icl.train import core
   config = workdir_lib.read_config(workdir)
-  config_lib.validate(config)
+  try:
+    config_lib.validate(config)
+  except (AttributeError, KeyError) as e:  # a foreign or truncated config.json
+    raise workdir_lib.WorkdirError(
+        f"{workdir}/{workdir_lib.CONFIG} lacks a field ({e}): not an icl run") from None
   ckpt = checkpoint_lib.Checkpointer(workdir, keep=config.train.keep_ckpts)
   if ckpt.latest_step() is None:
     raise workdir_lib.WorkdirError(f"work dir {workdir!r} has no checkpoint yet")
@@ -89,6 +93,8 @@ def main(argv):
     result = evaluate_workdir(FLAGS.workdir, lengths, FLAGS.num_prompts)
   except (workdir_lib.WorkdirError, config_lib.ConfigError, ValueError) as e:
     cli.fail(str(e))
+  except OSError as e:  # e.g. a read-only work dir for eval.json
+    cli.fail(f"{e.filename or FLAGS.workdir}: {e.strerror or e}")
   print(format_table(result))
 
 

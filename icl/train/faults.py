@@ -97,3 +97,11 @@ def first_nonfinite(losses: np.ndarray, params_ok: np.ndarray,
     seed = int(np.argmin(params_ok))
     return f"parameters after step {start + losses.shape[1]} (seed {seed})"
   return None
+
+
+def mean_of_kept(losses: np.ndarray) -> np.ndarray:
+  """[S, n] losses with skipped steps as NaN -> [S] means of the rest (NaN if none)."""
+  kept = np.isfinite(losses)
+  total = np.where(kept, losses, 0.0).sum(axis=1)
+  count = kept.sum(axis=1)
+  return np.where(count > 0, total / np.maximum(count, 1), np.nan)

@@ -159,7 +159,7 @@ def _train_and_evaluate(config, workdir: str, stop: faults.StopSignals) -> dict:
     step += n
     record = {"step": step}
     record.update(workdir_lib.summarize_seeds(
-        "train_loss", np.nanmean(losses, axis=1) if "skipped" in metrics
+        "train_loss", faults.mean_of_kept(losses) if "skipped" in metrics
         else losses.mean(axis=1)))
     if "skipped" in metrics:
       record["skipped_steps"] = int(np.asarray(metrics["skipped"]).sum())

@@ -53,7 +53,7 @@ def test_sigterm_checkpoints_exits_75_and_resumes(tmp_path):
   assert not os.path.exists(os.path.join(wd, "DONE"))
 
   # Rerunning (here with a nearer end) resumes from that step.
-  cmd[4] = f"--config.train.num_steps={step + 20}"
+  cmd[5] = f"--config.train.num_steps={step + 20}"
   proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
                         timeout=600)
   assert proc.returncode == 0, proc.stderr[-2000:]

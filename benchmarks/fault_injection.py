@@ -4,9 +4,8 @@ check that the result equals the uninterrupted run.
   python -m benchmarks.fault_injection --cycles 20
 
 One uninterrupted reference run, then per cycle: start the same run in a fresh work
-dir, SIGKILL it at a random moment (a quarter of the kills at any time after launch,
-the rest at a random moment of the training itself), rerun the same command to the
-end, and compare every leaf of the final checkpointed state (params, optimizer
+dir, SIGKILL it at a random moment (see `kill_at_random`), rerun the same command
+to the end, and compare every leaf of the final checkpointed state (params, optimizer
 state, step) and every metrics.jsonl line (all fields but wall_time) with the
 reference. Prints one line per cycle and a summary; exit status 1 if any differs.
 """
@@ -26,7 +25,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A short run: 12 chunks, a checkpoint every 3, two evaluations.
-OVERRIDES = ("--config.train.num_steps=120", "--config.train.log_every=10",
+NUM_STEPS, LOG_EVERY = 120, 10
+OVERRIDES = (f"--config.train.num_steps={NUM_STEPS}",
+             f"--config.train.log_every={LOG_EVERY}",
              "--config.train.ckpt_every=30", "--config.train.eval_every=60",
              "--config.train.keep_ckpts=2", "--config.train.batch_size=64",
              "--config.eval.num_prompts=512", "--config.eval.batch_size=256")
@@ -60,6 +61,15 @@ def last_step(workdir: str) -> int:
   return records[-1]["step"] if records else 0
 
 
+def latest_checkpoint(workdir: str) -> int:
+  """The newest complete checkpoint step on disk (orbax renames a step's
+  temporary directory to the bare step number when it is complete)."""
+  directory = os.path.join(workdir, "checkpoints")
+  steps = [int(d) for d in os.listdir(directory) if d.isdigit()] if os.path.isdir(
+      directory) else []
+  return max(steps, default=0)
+
+
 def final_state(workdir: str):
   """(metrics without wall_time, final state as numpy) of a finished run."""
   import jax
@@ -91,17 +101,24 @@ def same_state(a, b) -> str | None:
 
 
 def kill_at_random(workdir: str, rng: random.Random, duration: float) -> tuple[str, int]:
-  """Starts the run, SIGKILLs it at a random moment; (when, step reached)."""
+  """Starts the run, SIGKILLs it at a random moment; (what happened, step reached).
+
+  A fifth of the kills land at a uniformly random time after launch (start-up,
+  compilation and the first writes included); the rest wait for the metrics line
+  of a random chunk and kill within the next second (any phase of a chunk:
+  training, evaluation, metrics write, checkpoint save).
+  """
   proc = subprocess.Popen(train_command(workdir), cwd=REPO, env=environment(),
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   t0 = time.perf_counter()
   try:
-    if rng.random() < 0.25:  # any moment, start-up included
+    if rng.random() < 0.2:
       delay = rng.uniform(0, duration)
-    else:  # during the training: after the first metrics line
-      while last_step(workdir) == 0 and proc.poll() is None:
-        time.sleep(0.05)
-      delay = (time.perf_counter() - t0) + rng.uniform(0, duration / 3)
+    else:
+      target = rng.randrange(LOG_EVERY, NUM_STEPS, LOG_EVERY)
+      while last_step(workdir) < target and proc.poll() is None:
+        time.sleep(0.02)
+      delay = (time.perf_counter() - t0) + rng.uniform(0, 1.0)
     proc.wait(timeout=max(delay - (time.perf_counter() - t0), 0.0))
     when = f"finished before the kill ({delay:.1f}s)"
   except subprocess.TimeoutExpired:
@@ -131,22 +148,27 @@ def main(argv=None) -> int:
   print(f"reference run: {duration:.1f}s, {len(reference[0])} metrics lines, "
         f"final step {reference[1]}", flush=True)
 
-  equal = 0
+  equal = interrupted = 0
   for cycle in range(args.cycles):
     workdir = os.path.join(root, f"cycle{cycle}")
     shutil.rmtree(workdir, ignore_errors=True)
     when, step = kill_at_random(workdir, rng, duration)
+    saved = latest_checkpoint(workdir)
     log = run_to_end(workdir)
+    interrupted += when.startswith("killed")
     resumed = re.findall(r"Resuming .* from step (\d+)", log)
+    resumed = int(resumed[0]) if resumed else 0
     diff = same_state(reference, final_state(workdir))
+    if diff is None and resumed != saved:  # lost more than since the last save
+      diff = f"resumed from step {resumed}, not the last checkpoint {saved}"
     equal += diff is None
     print(f"cycle {cycle}: {when}, metrics at step {step}, resumed from step "
-          f"{resumed[0] if resumed else 0}: {'equal' if diff is None else diff}",
+          f"{resumed}: {'equal' if diff is None else diff}",
           flush=True)
     shutil.rmtree(workdir, ignore_errors=True)
   runtime = time.perf_counter() - t_start
   print(f"{equal}/{args.cycles} cycles equal the uninterrupted run "
-        f"(runtime {runtime:.0f}s)", flush=True)
+        f"({interrupted} killed mid-run; runtime {runtime:.0f}s)", flush=True)
   if args.dir is None:
     shutil.rmtree(root, ignore_errors=True)
   return 0 if equal == args.cycles else 1

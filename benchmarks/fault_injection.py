@@ -123,7 +123,7 @@ def kill_at_random(workdir: str, rng: random.Random, duration: float) -> tuple[s
   t0 = time.perf_counter()
   try:
     if rng.random() < 0.2:
-      delay = rng.uniform(0, duration)
+      delay = rng.uniform(0, duration / 2)  # cached runs start faster than the first
     else:
       target = rng.randrange(LOG_EVERY, NUM_STEPS, LOG_EVERY)
       while last_step(workdir) < target and proc.poll() is None:

@@ -125,8 +125,11 @@ def parse_lengths(text: str) -> list[int]:
   return [int(t) for t in str(text).replace(" ", "").split(",") if t]
 
 
-def validate(config) -> None:
-  """Raises ConfigError (one line: field, value, allowed) for a bad config."""
+def validate(config, check_devices: bool = True) -> None:
+  """Raises ConfigError (one line: field, value, allowed) for a bad config.
+
+  `check_devices=False` skips what depends on this machine (the batch split over
+  `jax.device_count()`), e.g. to evaluate a run trained elsewhere."""
   from icl import models, tasks  # registries; imported late to keep this module light
 
   _check(config.task.name in tasks.TASKS, "task.name", config.task.name,
@@ -153,10 +156,11 @@ def validate(config) -> None:
     every = train[name]
     _check(every % train.log_every == 0 or every >= train.num_steps, f"train.{name}",
            every, f"a multiple of train.log_every={train.log_every}")
-  import jax  # late: the device count is only known once a backend is up
-  devices = jax.device_count()
-  _check(train.batch_size % devices == 0, "train.batch_size", train.batch_size,
-         f"a multiple of the number of devices ({devices})")
+  if check_devices:
+    import jax  # late: the device count is only known once a backend is up
+    devices = jax.device_count()
+    _check(train.batch_size % devices == 0, "train.batch_size", train.batch_size,
+           f"a multiple of the number of devices ({devices})")
   every = config.get("probes", {}).get("every", 0)
   _check(every <= train.num_steps, "probes.every", every,
          f"0 (off) or at most train.num_steps={train.num_steps}")

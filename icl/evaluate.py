@@ -34,7 +34,7 @@ def load_run(workdir: str, step: int | None = None):
   from icl.train import core
   config = workdir_lib.read_config(workdir)
   try:
-    config_lib.validate(config)
+    config_lib.validate(config, check_devices=False)  # trained maybe elsewhere
   except (AttributeError, KeyError) as e:  # a foreign or truncated config.json
     raise workdir_lib.WorkdirError(
         f"{workdir}/{workdir_lib.CONFIG} lacks a field ({e}): not an icl run") from None

@@ -4,6 +4,7 @@
   <workdir>/metrics.jsonl   one JSON object per line; every line has "step", and
                             "train_loss" and/or "eval_loss" (see README, "Metrics")
   <workdir>/checkpoints/    orbax CheckpointManager steps (the last few)
+  <workdir>/checkpoints.corrupt/  unreadable checkpoints moved aside on resume
   <workdir>/eval.json       written by `python -m icl.evaluate`
   <workdir>/DONE            written when training reached train.num_steps
 

@@ -31,7 +31,8 @@ from icl.train import core, faults
 
 # Fields that may change between a run and its resumption.
 RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
-                    "train.ckpt_every", "train.keep_ckpts", "overwrite")
+                    "train.ckpt_every", "train.keep_ckpts", "train.skip_nonfinite",
+                    "overwrite")
 
 
 class Progress:

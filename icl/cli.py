@@ -11,10 +11,11 @@ from absl import app, flags, logging
 USAGE_ERROR = 2
 
 
-def fail(message: str) -> None:
-  """Prints `error: <message>` as one line on stderr and exits with status 2."""
-  print("error: " + " ".join(str(message).split()), file=sys.stderr)
-  sys.exit(USAGE_ERROR)
+def fail(message: str, code: int = USAGE_ERROR, prefix: str = "error") -> None:
+  """Prints `<prefix>: <message>` as one line on stderr and exits with `code`
+  (default 2, a usage error)."""
+  print(f"{prefix}: " + " ".join(str(message).split()), file=sys.stderr)
+  sys.exit(code)
 
 
 def _describe(e: Exception) -> str:

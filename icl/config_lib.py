@@ -44,6 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.eval_every = 5_000  # steps between evaluations (multiple of log_every)
   c.train.ckpt_every = 5_000  # steps between checkpoints (multiple of log_every)
   c.train.keep_ckpts = 3  # checkpoints kept on disk
+  c.train.skip_nonfinite = False  # drop a step whose loss/grads are non-finite (else stop)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_prompts = 20_000  # fresh prompts per evaluation
@@ -96,6 +97,8 @@ RULES = (
     ("train.eval_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.ckpt_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.keep_ckpts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("train.skip_nonfinite", lambda v: isinstance(v, bool), "True or False"),
+    ("probes.every", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = off)"),
     ("eval.num_prompts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("eval.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("probes.every", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = off)"),
@@ -130,8 +133,11 @@ def parse_lengths(text: str) -> list[int]:
   return [int(t) for t in str(text).replace(" ", "").split(",") if t]
 
 
-def validate(config) -> None:
-  """Raises ConfigError (one line: field, value, allowed) for a bad config."""
+def validate(config, check_devices: bool = True) -> None:
+  """Raises ConfigError (one line: field, value, allowed) for a bad config.
+
+  `check_devices=False` skips what depends on this machine (the batch split over
+  `jax.device_count()`), e.g. to evaluate a run trained elsewhere."""
   from icl import models, tasks  # registries; imported late to keep this module light
 
   _check(config.task.name in tasks.TASKS, "task.name", config.task.name,
@@ -142,6 +148,11 @@ def validate(config) -> None:
   for key in config.task:
     _check(key == "name" or key in fields, f"task.{key}", config.task[key],
            f"fields of task {config.task.name!r}: {', '.join(sorted(fields))}")
+  fields = models.model_fields(config.model.name)
+  for key in config.model:
+    _check(fields is None or key == "name" or key in fields, f"model.{key}",
+           config.model[key],
+           f"fields of model {config.model.name!r}: {', '.join(sorted(fields or ()))}")
   for path, ok, allowed in RULES:
     try:
       value = _get(config, path)
@@ -159,6 +170,11 @@ def validate(config) -> None:
     every = train[name]
     _check(every % train.log_every == 0 or every >= train.num_steps, f"train.{name}",
            every, f"a multiple of train.log_every={train.log_every}")
+  if check_devices:
+    import jax  # late: the device count is only known once a backend is up
+    devices = jax.device_count()
+    _check(train.batch_size % devices == 0, "train.batch_size", train.batch_size,
+           f"a multiple of the number of devices ({devices})")
   every = config.get("probes", {}).get("every", 0)
   if every:
     _check(every <= train.num_steps, "probes.every", every,

@@ -30,9 +30,14 @@ from icl import workdir as workdir_lib
 DEFAULT_LENGTHS = "10,20,40,60,80,100"
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Work directory of a training run.")
-flags.DEFINE_string("context_lens", None, "Comma-separated context lengths.")
-flags.DEFINE_integer("num_prompts", None, "Fresh prompts per length (default: config).")
+
+
+def define_flags() -> None:
+  """Command-line flags, defined only when run as a program (so that importing this
+  module next to other icl tools defines no global flags)."""
+  flags.DEFINE_string("workdir", None, "Work directory of a training run.")
+  flags.DEFINE_string("context_lens", None, "Comma-separated context lengths.")
+  flags.DEFINE_integer("num_prompts", None, "Fresh prompts per length (default: config).")
 
 
 def load_run(workdir: str, step: int | None = None):
@@ -40,7 +45,11 @@ def load_run(workdir: str, step: int | None = None):
   from icl.train import checkpoint as checkpoint_lib
   from icl.train import core
   config = workdir_lib.read_config(workdir)
-  config_lib.validate(config)
+  try:
+    config_lib.validate(config, check_devices=False)  # trained maybe elsewhere
+  except (AttributeError, KeyError) as e:  # a foreign or truncated config.json
+    raise workdir_lib.WorkdirError(
+        f"{workdir}/{workdir_lib.CONFIG} lacks a field ({e}): not an icl run") from None
   ckpt = checkpoint_lib.Checkpointer(workdir, keep=config.train.keep_ckpts)
   if ckpt.latest_step() is None:
     raise workdir_lib.WorkdirError(f"work dir {workdir!r} has no checkpoint yet")
@@ -150,8 +159,11 @@ def main(argv):
     result = evaluate_workdir(FLAGS.workdir, lengths, FLAGS.num_prompts)
   except (workdir_lib.WorkdirError, config_lib.ConfigError, ValueError) as e:
     cli.fail(str(e))
+  except OSError as e:  # e.g. a read-only work dir for eval.json
+    cli.fail(f"{e.filename or FLAGS.workdir}: {e.strerror or e}")
   print(format_table(result))
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -26,9 +26,14 @@ from icl import workdir as workdir_lib
 FIGURES = "figures"
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Work directory of a training run.")
-flags.DEFINE_integer("seed_index", 0, "Which seed's weights the heatmaps show.")
-flags.DEFINE_integer("dpi", 110, "Resolution of the PNGs.")
+
+
+def define_flags() -> None:
+  """Command-line flags, defined only when run as a program (so that importing this
+  module next to other icl tools defines no global flags)."""
+  flags.DEFINE_string("workdir", None, "Work directory of a training run.")
+  flags.DEFINE_integer("seed_index", 0, "Which seed's weights the heatmaps show.")
+  flags.DEFINE_integer("dpi", 110, "Resolution of the PNGs.")
 
 
 def make_figures(workdir: str, seed_index: int = 0) -> dict:
@@ -100,4 +105,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main)

@@ -4,6 +4,7 @@
   <workdir>/metrics.jsonl   one JSON object per line; every line has "step", and
                             "train_loss" and/or "eval_loss" (see README, "Metrics")
   <workdir>/checkpoints/    orbax CheckpointManager steps (the last few)
+  <workdir>/checkpoints.corrupt/  unreadable checkpoints moved aside on resume
   <workdir>/eval.json       written by `python -m icl.evaluate`
   <workdir>/DONE            written when training reached train.num_steps
 
@@ -45,9 +46,19 @@ def jsonable(value: Any) -> Any:
   return value
 
 
+def write_atomic(path: str, text: str) -> None:
+  """Writes `text` to `path` through a temporary file and a rename, so that a
+  kill at any moment leaves either the old file or the new one."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  with open(os.path.join(workdir, CONFIG), "w") as f:
-    f.write(config.to_json(indent=2, sort_keys=True))
+  write_atomic(os.path.join(workdir, CONFIG), config.to_json(indent=2, sort_keys=True))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
@@ -61,9 +72,15 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
         "python -m icl.train --workdir=...)")
   try:
     with open(path) as f:
-      return ml_collections.ConfigDict(json.load(f))
+      stored = json.load(f)
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise WorkdirError(f"{path} is not valid JSON ({e})") from None
+  missing = [k for k in ("task", "model", "train", "eval")
+             if not isinstance(stored, dict) or not isinstance(stored.get(k), dict)]
+  if missing:
+    raise WorkdirError(f"{path} is not an icl config (no {', '.join(missing)} "
+                       "section): not an icl run")
+  return ml_collections.ConfigDict(stored)
 
 
 def flatten(config, prefix: str = "") -> dict[str, Any]:
@@ -97,9 +114,7 @@ class MetricsWriter:
     self.path = os.path.join(workdir, METRICS)
     kept = [r for r in read_metrics(workdir, missing_ok=True)
             if r["step"] <= resume_step]
-    with open(self.path, "w") as f:
-      for record in kept:
-        f.write(json.dumps(record) + "\n")
+    write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
   def write(self, records: Iterable[dict]) -> None:
     with open(self.path, "a") as f:
@@ -120,7 +135,9 @@ def read_metrics(workdir: str, missing_ok: bool = False) -> list[dict]:
   with open(path) as f:
     for line in f:
       try:
-        records.append(json.loads(line))
+        record = json.loads(line)
       except json.JSONDecodeError:
         continue
+      if isinstance(record, dict) and "step" in record:
+        records.append(record)
   return records

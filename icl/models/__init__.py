@@ -25,6 +25,14 @@ def validate_model_config(model_config) -> None:
   VALIDATORS[model_config.name](model_config)
 
 
+def model_fields(name: str) -> frozenset[str] | None:
+  """The config.model fields (besides `name`) that model `name` reads: the
+  `FIELDS` of its module; None when the module declares none (not checked)."""
+  import sys
+  fields = getattr(sys.modules[MODELS[name].__module__], "FIELDS", None)
+  return None if fields is None else frozenset(fields)
+
+
 def predict(model, batch):
   """The model's prediction, run through `nnx.capture` so its `sow`s are recorded
   nowhere (a bare call would use the deprecated sow-outside-capture path)."""

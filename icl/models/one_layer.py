@@ -37,6 +37,8 @@ from icl.models.intermediates import AttnLogits, AttnWeights, ValueStates
 
 ATTENTION_KINDS = ("softmax", "linear")
 LINEAR_NORMS = ("train_len", "prompt_len")
+# The config.model fields `build` reads (validated before anything compiles).
+FIELDS = ("num_heads", "attention", "linear_norm", "init_scale")
 
 
 def tokens(batch) -> tuple[jax.Array, jax.Array]:

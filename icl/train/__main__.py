@@ -1,4 +1,9 @@
-"""python -m icl.train --config=configs/regression.py --workdir=DIR [--config.x.y=...]"""
+"""python -m icl.train --config=configs/regression.py --workdir=DIR [--config.x.y=...]
+
+Exit status: 0 done; 2 bad config or work dir; 3 diverged (non-finite loss or
+parameter; the last checkpoint is finite); 75 stopped by SIGTERM/SIGINT after a
+checkpoint (rerun the same command to resume). See docs/reliability.md.
+"""
 
 from __future__ import annotations
 
@@ -26,11 +31,15 @@ def main(argv):
   if FLAGS.multihost:
     import jax
     jax.distributed.initialize()  # coordinator and process ids from the cluster env
-  from icl.train import trainer  # after flag parsing: jax imports are slow
+  from icl.train import faults, trainer  # after flag parsing: jax imports are slow
   try:
     trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (config_lib.ConfigError, workdir_lib.WorkdirError) as e:
     cli.fail(str(e))
+  except faults.Diverged as e:
+    cli.fail(str(e), code=faults.EXIT_DIVERGED)
+  except faults.Preempted as e:
+    cli.fail(str(e), code=faults.EXIT_PREEMPTED, prefix="stopped")
 
 
 if __name__ == "__main__":

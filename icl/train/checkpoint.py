@@ -2,18 +2,39 @@
 
 A checkpoint holds the whole training state of every seed ({"params", "opt_state",
 "step"}, each leaf with a leading seed axis) and a small JSON record ("meta": the
-step and the number of seeds). Saves are synchronous, so a checkpoint that a
-message reports is complete on disk.
+step, the number of seeds and a CRC32 of the state's bytes). Saves are
+synchronous, so a checkpoint that a message reports is complete on disk.
+
+On restore without an explicit step, a checkpoint that cannot be read or whose
+checksum does not match (a torn or corrupted write) is moved aside to
+``<workdir>/checkpoints.corrupt/<step>`` with a warning, and the previous one is
+tried (docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import os
+import zlib
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+
+from icl import workdir as workdir_lib
+
+
+class CheckpointError(workdir_lib.WorkdirError):
+  """No readable checkpoint where one is needed (one-line message)."""
+
+
+def checksum(states: Any) -> str:
+  """CRC32 over the bytes of every leaf, in tree order (hex)."""
+  crc = 0
+  for leaf in jax.tree.leaves(states):
+    crc = zlib.crc32(np.ascontiguousarray(np.asarray(leaf)).tobytes(), crc)
+  return f"{crc:08x}"
 
 
 class Checkpointer:
@@ -34,18 +55,66 @@ class Checkpointer:
   def save(self, step: int, states: Any, meta: dict | None = None) -> None:
     args = ocp.args.Composite(
         state=ocp.args.StandardSave(states),
-        meta=ocp.args.JsonSave(dict(meta or {}, step=int(step))))
+        meta=ocp.args.JsonSave(dict(meta or {}, step=int(step),
+                                    checksum=checksum(states))))
     self.manager.save(step, args=args, force=True)
     self.manager.wait_until_finished()
 
   def restore(self, template: Any, step: int | None = None) -> tuple[int, Any]:
-    """Restores into the structure of `template` (arrays or ShapeDtypeStructs)."""
-    step = self.latest_step() if step is None else step
+    """Restores into the structure of `template` (arrays or ShapeDtypeStructs).
+
+    `step=None`: the latest readable checkpoint, falling back past corrupt ones.
+    """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    candidates = [step] if step is not None else sorted(self.steps(), reverse=True)
+    for i, candidate in enumerate(candidates):
+      try:
+        state = self._restore_verified(candidate, abstract)
+      except Exception as e:  # noqa: BLE001 - any read failure means "corrupt"
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        if step is not None:
+          raise CheckpointError(f"checkpoint at step {step} in {self.directory} is "
+                                f"unreadable ({reason})") from None
+        after = candidates[i + 1] if i + 1 < len(candidates) else None
+        logging.warning(
+            "Checkpoint at step %d in %s is unreadable or corrupt (%s); %s",
+            candidate, self.directory, reason,
+            f"falling back to step {after}" if after is not None
+            else "no earlier checkpoint")
+        self._move_aside(candidate)
+        continue
+      logging.info("Restored checkpoint at step %d from %s", candidate, self.directory)
+      return candidate, state
+    raise CheckpointError(
+        f"no readable checkpoint in {self.directory} (corrupt ones were moved to "
+        f"{self.directory}.corrupt); delete the work dir or use another --workdir "
+        "to start from step 0")
+
+  def _restore_verified(self, step: int, abstract: Any) -> Any:
     restored = self.manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-    logging.info("Restored checkpoint at step %d from %s", step, self.directory)
-    return step, restored["state"]
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
+                                      meta=ocp.args.JsonRestore()))
+    state, meta = restored["state"], restored["meta"] or {}
+    expected = meta.get("checksum")
+    if expected is not None and checksum(state) != expected:
+      raise ValueError(f"checksum {checksum(state)} != saved {expected}")
+    return state
+
+  def _move_aside(self, step: int) -> None:
+    """Moves a corrupt step out of the manager's view, so that a later save of the
+    same step can happen; kept (not deleted) for inspection."""
+    source = os.path.join(self.directory, str(step))
+    target = os.path.join(self.directory + ".corrupt", str(step))
+    try:
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      if os.path.exists(target):
+        import shutil
+        shutil.rmtree(target)
+      os.replace(source, target)
+      logging.warning("Moved the corrupt checkpoint to %s", target)
+    except OSError as e:
+      logging.warning("Could not move %s aside (%s)", source, e.strerror)
+    self.manager.reload()
 
   def close(self) -> None:
     self.manager.close()

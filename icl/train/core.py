@@ -30,7 +30,7 @@ from icl import models as models_lib
 from icl import tasks as tasks_lib
 from icl.probes import recording as probes_lib
 from icl.train import hparams as hparams_lib
-from icl.train import optim
+from icl.train import faults, optim
 from icl.train import sharding
 
 PyTree = Any
@@ -111,6 +111,11 @@ class Experiment:
                                                state["params"])
     params = optax.apply_updates(state["params"], updates)
     metrics = {"train_loss": loss}
+    if self.config.train.get("skip_nonfinite", False):  # drop a bad step's update
+      ok = faults.all_finite((loss, grads, params))
+      params, opt_state = faults.keep_if_finite(
+          ok, (params, opt_state), (state["params"], state["opt_state"]))
+      metrics["skipped"] = ~ok
     return {"params": params, "opt_state": opt_state, "step": step + 1}, metrics
 
   def train_chunk(self, state: PyTree, data_key: jax.Array, num_steps: int,

@@ -5,6 +5,11 @@ steps fused in one jitted `lax.scan` (data generated inside, all seeds vmapped);
 after a chunk it writes one metrics line, evaluates every `train.eval_every` steps
 and checkpoints every `train.ckpt_every` steps. Rerunning on the same work dir
 resumes from the latest checkpoint.
+
+Faults (icl/train/faults.py, docs/reliability.md): a SIGTERM/SIGINT stops the run
+at the end of the current chunk with a checkpoint of that step (`Preempted`); a
+non-finite loss or parameter stops it before anything is saved (`Diverged`), so
+the last checkpoint stays finite.
 """
 
 from __future__ import annotations
@@ -23,14 +28,14 @@ from icl import config_lib
 from icl import workdir as workdir_lib
 from icl.probes import recording as probes_lib
 from icl.train import checkpoint as checkpoint_lib
-from icl.train import core
+from icl.train import core, faults
 from icl.train import hparams as hparams_lib
 from icl.train import sharding
 
 # Fields that may change between a run and its resumption.
 RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
-                    "train.ckpt_every", "train.keep_ckpts", "overwrite",
-                    "probes.every", "probes.num_prompts", "probes.snapshots")
+                    "train.ckpt_every", "train.keep_ckpts", "train.skip_nonfinite",
+                    "overwrite", "probes.every", "probes.num_prompts", "probes.snapshots")
 
 
 class Progress:
@@ -96,6 +101,24 @@ def prepare_workdir(workdir: str, config) -> None:
     check_resumable(workdir, config)
 
 
+def check_finite(states, metrics, start: int, ckpt) -> np.ndarray:
+  """Raises Diverged (naming the step and the last checkpoint) on a non-finite
+  loss or parameter of a chunk begun at `start`; returns its losses [S, n] with
+  the steps dropped by train.skip_nonfinite set to NaN."""
+  losses = np.asarray(metrics["train_loss"])  # [S, n]
+  skipped = np.asarray(metrics.get("skipped", np.zeros(losses.shape, bool)))
+  params_ok = np.asarray(faults.finite_per_seed(states["params"]))
+  where = faults.first_nonfinite(np.where(skipped, 0.0, losses), params_ok, start)
+  if where is not None:
+    last = ckpt.latest_step()
+    kept = ("no checkpoint yet" if last is None else
+            f"last finite checkpoint: step {last} in {ckpt.directory} (kept)")
+    raise faults.Diverged(
+        f"non-finite {where}; stopped before saving, {kept}; lower train.lr or set "
+        "--config.train.skip_nonfinite=True to drop such steps")
+  return np.where(skipped, np.nan, losses)
+
+
 def evaluate_states(exp: core.Experiment, states, config) -> dict:
   """eval_loss (+ task metrics) of every model at the training context length."""
   out = core.evaluate(exp, states["params"], eval_key(config),
@@ -105,7 +128,15 @@ def evaluate_states(exp: core.Experiment, states, config) -> dict:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains (or resumes) the run in `workdir`; returns the final eval metrics."""
+  """Trains (or resumes) the run in `workdir`; returns the final eval metrics.
+
+  Raises faults.Preempted after a SIGTERM/SIGINT (checkpointed; rerun to resume)
+  and faults.Diverged on a non-finite loss or parameter."""
+  with faults.StopSignals() as stop:
+    return _train_and_evaluate(config, workdir, stop)
+
+
+def _train_and_evaluate(config, workdir: str, stop: faults.StopSignals) -> dict:
   config_lib.validate(config)
   prepare_workdir(workdir, config)
   exp = core.Experiment.from_config(config)
@@ -130,19 +161,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   recorder = probes_lib.Recorder(exp, config, workdir)
   recorder.start(start, states)
   step, final = start, {}
-  while step < train.num_steps:
+  while step < train.num_steps and not stop.received:
     n = min(train.log_every, train.num_steps - step)
     probe_args = recorder.chunk_args(step, n)
     states, metrics = core.train_chunk(exp, states, data_keys, n, **probe_args)
+    losses = check_finite(states, metrics, step, ckpt)  # before any save
     probe_records = recorder.records(step, n, probe_args, metrics, states)
     step += n
-    losses = sharding.to_host(metrics["train_loss"])  # [M, n]
     record = {"step": step}
-    record.update(hparams_lib.summarize(config, "train_loss", losses.mean(axis=1)))
-    if not np.all(np.isfinite(losses)):
-      raise FloatingPointError(
-          f"non-finite training loss at step {step - n}..{step}; last checkpoint: "
-          f"step {ckpt.latest_step()} in {ckpt.directory}")
+    record.update(hparams_lib.summarize(
+        config, "train_loss", faults.mean_of_kept(losses) if "skipped" in metrics
+        else losses.mean(axis=1)))
+    if "skipped" in metrics:
+      record["skipped_steps"] = int(np.asarray(metrics["skipped"]).sum())
     extra = ""
     if step % train.eval_every == 0 or step == train.num_steps:
       final = evaluate_states(exp, states, config)
@@ -155,8 +186,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if writer:  # process 0 writes for all hosts
       writer.write(probe_records + [record])
     progress.update(step, record["train_loss"], extra)
-    if step % train.ckpt_every == 0 or step == train.num_steps:
+    if (step % train.ckpt_every == 0 or step == train.num_steps
+        or stop.received):
       ckpt.save(step, states, {"num_seeds": train.num_seeds})
+  if step < train.num_steps:  # stopped by a signal
+    progress.close()
+    ckpt.close()
+    raise faults.Preempted(
+        f"{stop.received} at step {step}/{train.num_steps}: saved a checkpoint in "
+        f"{ckpt.directory}; rerun the same command to resume")
   progress.close()
   if not final:
     final = evaluate_states(exp, states, config)

@@ -71,6 +71,7 @@ def get_config(variant: str | None = None):
     c.train.log_every = 50
     c.train.eval_every = 100
     c.train.ckpt_every = 100
+    c.probes.every = 50
     c.eval.num_prompts = 64
   else:
     raise ValueError(f"config variant {variant!r}; allowed: softmax, sigmoid, relu, "

@@ -24,6 +24,7 @@ import numpy as np
 
 from _common import QUICK, experiment_config, plt, save, seed_slice, train
 from icl.evaluate import load_run
+from icl.workdir import read_metrics
 from icl.models.one_layer import merged_weights
 from icl.plotting import weight_heatmaps
 
@@ -49,8 +50,9 @@ for h, wd in runs.items():
                               "W_OV (8 × 2 outputs)")
   print(save(fig, f"fig6_superposition_h{h}"))
   shares[h] = task_share(w_ov)
-  print(f"H={h}: eval MSE {exp.task.loss.__name__} -> see metrics;",
-        "output share per head:", np.round(shares[h], 2).tolist())
+  eval_loss = [r["eval_loss"] for r in read_metrics(wd) if "eval_loss" in r][-1]
+  print(f"H={h}: eval MSE {eval_loss:.4f}; output share per head (output 1, output 2):",
+        np.round(shares[h], 2).tolist())
 
 # %% [markdown]
 # **What the data show.** For each head the printed pair is the fraction of its

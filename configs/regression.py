@@ -67,8 +67,8 @@ def get_config(variant: str | None = None):
     c.train.ckpt_every = 100
     c.eval.num_prompts = 2048
     c.eval.context_lens = "10,40"
-    c.probes.every = 50
-    c.probes.num_prompts = 256
+    c.probes.every = 10  # within any test run of >= 10 steps
+    c.probes.num_prompts = 128
   else:
     raise ValueError(
         f"config variant {variant!r}; allowed: default, h1, h2, h4, h8, linear, "

@@ -63,6 +63,7 @@ def test_mqar_softmax_beats_linear_attention(tmp_path):
   lin, _ = _train(_mqar("linear"), tmp_path / "linear")
   n = 512 * 8  # query positions scored
   se = math.hypot(_binomial_se(soft["acc"], n), _binomial_se(lin["acc"], n))
+  print("mqar acc softmax, linear, se:", soft["acc"], lin["acc"], se)
   assert soft["acc"] - lin["acc"] > Z * se, (soft["acc"], lin["acc"])
 
 
@@ -101,6 +102,7 @@ def test_qk_norm_bounds_the_attention_logits(tmp_path):
     config = _instability(variant)
     _train(config, tmp_path / variant)
     logit[variant] = _max_logit(config, str(tmp_path / variant))
+  print("max attention logit:", logit)
   assert logit["qk_norm"] < logit["none"], logit
 
 
@@ -150,6 +152,7 @@ def test_backcopy_head_is_active_on_triggers_and_dormant_otherwise(backcopy_soft
   """After a trigger the head attends to the previous token (the back-copy); after
   other tokens it does not."""
   config, final, stats = backcopy_softmax
+  print("backcopy:", final, stats)
   assert final["acc_trigger"] > 0.9, final
   # Per-query values lie in [0, 1]; one effective sample per prompt is conservative.
   se = 0.5 / math.sqrt(stats["num_prompts"])
@@ -193,6 +196,7 @@ def test_linear_attention_is_at_chance_on_two_parities_and_solves_dictators(tmp_
   c = _icparity("incontext_linear")
   k2, _ = _train(c, tmp_path / "k2")
   n = c.eval.num_prompts
+  print("k = 2:", k2)
   assert abs(k2["acc"] - 0.5) < Z * _binomial_se(0.5, n), k2
   d = _icparity("dictator")
   d.model.attention = "linear"

@@ -47,12 +47,12 @@ def _trained_params(config, workdir: str):
 def _mqar(attention: str):
   c = mqar.get_config("tiny")
   c.task.seq_len = 32
-  c.task.num_pairs = 8  # 8 pairs at head width 16: beyond the linear memory
-  c.model.d_model = 16
+  c.task.num_pairs = 8
+  c.model.d_model = 32
   c.model.attention = attention
-  c.train.lr = 5e-3
-  c.train.num_steps = 800
-  c.train.log_every = c.train.eval_every = c.train.ckpt_every = 400
+  c.train.lr = 1e-2
+  c.train.num_steps = 1200
+  c.train.log_every = c.train.eval_every = c.train.ckpt_every = 600
   c.probes.every = 0
   c.eval.num_prompts = 512
   return c

@@ -175,7 +175,8 @@ def test_backcopy_head_is_active_on_triggers_and_dormant_otherwise(backcopy_soft
 
 @pytest.mark.xfail(reason="at the CPU test size (T = 32, 300 steps) and in the 1k-step "
                    "reproduction (T = 256) the dormant head does not sink on BOS "
-                   "(WORKSPACE_NOTES.md, Other tasks)", strict=False)
+                   "(WORKSPACE_NOTES.md, Other tasks); strict, so a sink at this size "
+                   "fails the run and the note gets updated", strict=True)
 def test_backcopy_dormant_head_sinks_on_bos_and_sigmoid_removes_it(backcopy_softmax,
                                                                    tmp_path):
   config, _, soft = backcopy_softmax

@@ -40,7 +40,7 @@ def probe_batch(exp):
 def compute(exp, params: PyTree) -> dict[str, jax.Array]:
   """Every probe of one seed's params: a flat dict name -> [H] or [] (pure)."""
   out = weights.weight_probes(exp.config.model.name, params, exp.task,
-                              exp.config.model.get("num_heads"))
+                              getattr(exp.config.model, "num_heads", None))
   _, w, lg, v = exp.apply(params, probe_batch(exp), *attention.CAPTURES)
   out.update(attention.attention_probes(w, lg, v))
   return out
@@ -49,7 +49,7 @@ def compute(exp, params: PyTree) -> dict[str, jax.Array]:
 def snapshot_weights(exp, params: PyTree) -> dict[str, jax.Array]:
   """{'W_KQ': [H, D, D], 'W_OV': [H, D]} (one layer) or {'l0/W_KQ': ...} (several)."""
   layers = weights.merged_weights(exp.config.model.name, params,
-                                  exp.config.model.get("num_heads"))
+                                  getattr(exp.config.model, "num_heads", None))
   prefix = (lambda name: "") if len(layers) == 1 else (lambda name: name + "/")
   out = {}
   for name, (w_kq, w_ov) in layers.items():

@@ -111,7 +111,7 @@ class Experiment:
                                                state["params"])
     params = optax.apply_updates(state["params"], updates)
     metrics = {"train_loss": loss}
-    if self.config.train.get("skip_nonfinite", False):  # drop a bad step's update
+    if getattr(self.config.train, "skip_nonfinite", False):  # drop a bad step's update
       ok = faults.all_finite((loss, grads, params))
       params, opt_state = faults.keep_if_finite(
           ok, (params, opt_state), (state["params"], state["opt_state"]))

@@ -28,7 +28,7 @@ import numpy as np
 from _common import HEADS, QUICK, heads_runs, plt, save
 from icl.evaluate import evaluate_workdir
 
-LENGTHS = [10, 20, 40, 60, 80, 100]
+LENGTHS = [10, 40] if QUICK else [10, 20, 40, 60, 80, 100]
 runs = heads_runs()
 num_prompts = 2048 if QUICK else 20_000
 results = {h: evaluate_workdir(runs[h], LENGTHS, num_prompts) for h in HEADS}

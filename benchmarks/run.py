@@ -404,6 +404,7 @@ def cold_start(cache_dir: str | None, timeout: float = 240.0) -> dict:
   cmd = [sys.executable, "-m", "icl.train", "--config=configs/regression.py",
          f"--workdir={workdir}", "--config.train.num_steps=20000",
          "--config.train.log_every=250", "--config.train.eval_every=250",
+         "--config.probes.every=250",
          "--config.train.ckpt_every=20000"]
   metrics = os.path.join(workdir, "metrics.jsonl")
   t0 = time.perf_counter()

@@ -12,12 +12,12 @@ XLA_FLAGS device-count overrides to measure the real machine.
 from __future__ import annotations
 
 import os
-import time
 
 import jax
 from absl import app, flags
 
 from configs.regression import get_config
+from benchmarks import timing
 from icl.train import core, sharding
 
 flags.DEFINE_string("seeds", "1,16", "Seed counts to time (the ratio: last / first).")
@@ -36,14 +36,7 @@ def throughput(num_seeds: int, steps: int, repeats: int, batch: int, heads: int)
   exp = core.Experiment.from_config(config)
   init_keys, data_keys = sharding.put_models(core.seed_keys(config), config)
   states = core.init_states(exp, init_keys)
-  states, metrics = core.train_chunk(exp, states, data_keys, steps)
-  jax.block_until_ready(metrics)
-  best = float("inf")
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    states, metrics = core.train_chunk(exp, states, data_keys, steps)
-    jax.block_until_ready(metrics)
-    best = min(best, time.perf_counter() - t0)
+  _, best = timing.time_chunks(exp, states, data_keys, steps, repeats)
   return {"seeds": num_seeds, "steps_per_s": steps / best,
           "prompt_steps_per_s": steps * num_seeds * batch / best}
 

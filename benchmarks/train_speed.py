@@ -8,12 +8,12 @@ that compiles it; prints one line per head count.
 
 from __future__ import annotations
 
-import time
 
 import jax
 from absl import app, flags
 
 from configs.regression import get_config
+from benchmarks import timing
 from icl.train import core
 
 flags.DEFINE_string("heads", "1,2,8", "Head counts to time.")
@@ -32,16 +32,7 @@ def steps_per_second(num_heads: int, steps: int, repeats: int,
   exp = core.Experiment.from_config(config)
   init_keys, data_keys = core.seed_keys(config)
   states = core.init_states(exp, init_keys)
-  t0 = time.perf_counter()
-  states, metrics = core.train_chunk(exp, states, data_keys, steps)
-  jax.block_until_ready(metrics)
-  first = time.perf_counter() - t0
-  best = float("inf")
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    states, metrics = core.train_chunk(exp, states, data_keys, steps)
-    jax.block_until_ready(metrics)
-    best = min(best, time.perf_counter() - t0)
+  first, best = timing.time_chunks(exp, states, data_keys, steps, repeats)
   return {"heads": num_heads, "attention": attention, "num_seeds": num_seeds,
           "steps_per_s": steps / best,
           "compile_s": max(first - best, 0.0)}

@@ -22,7 +22,7 @@ import os
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from icl import cli, compare, config_lib
 from icl import workdir as workdir_lib

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 from absl import flags, logging
 
 from icl import cli

@@ -19,7 +19,6 @@ import os
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from icl import workdir as workdir_lib

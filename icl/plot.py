@@ -5,6 +5,8 @@
   omega_mu.png           omega_h, mu_h, sum_h mu_h and eta across training
   patterns.png           pattern-probe bars per head at the last probe step
   attention.png          entropy, sink score, max logit, |W_KQ|_2 across training
+  sink.png               sink attention / logit per query group and the value norms
+                         (tasks with query groups: bigram-backcopy)
   loss_vs_context.png    test MSE vs prompt length (needs eval.json)
 
 A figure whose data the run lacks (no snapshots, no eval.json, probes off, a model
@@ -62,6 +64,8 @@ def make_figures(workdir: str, seed_index: int = 0) -> dict:
     figures["patterns.png"] = plotting.pattern_bars(probe_records[-1])
   if probe_records and plotting.probe_keys(probe_records, "attn_entropy"):
     figures["attention.png"] = plotting.attention_curves(probe_records)
+  if probe_records and plotting.sink_groups(probe_records):
+    figures["sink.png"] = plotting.sink_dynamics(probe_records)
   if not probe_records:
     logging.info("no probes in %s (probes.every = 0?): skipping probe curves", workdir)
   eval_path = os.path.join(workdir, workdir_lib.EVAL)

@@ -234,3 +234,35 @@ def attention_curves(records: Sequence[dict]) -> Figure:
     axes[1].set_title(f"sink score; Sink metric {mean[-1]:.0f}% at the end", fontsize=10)
   fig.tight_layout()
   return fig
+
+
+def sink_groups(records: Sequence[dict]) -> list[str]:
+  """Query groups with sink probes ('probe/sink_logit_<group>/...'), e.g. trigger."""
+  pattern = re.compile(r"^probe/sink_logit_(\w+)/l\d+h\d+$")
+  return sorted({m.group(1) for r in records for k in r if (m := pattern.match(k))})
+
+
+def sink_dynamics(records: Sequence[dict]) -> Figure:
+  """Guo et al. (2024)'s mutual reinforcement, per query group and (layer, head):
+  attention mass on the sink, the sink's logit above the other keys', and the value
+  norm at the sink against the other positions', across training."""
+  fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+  steps = np.array([])
+  for group in sink_groups(records):
+    for ax, name in zip(axes[:2], (f"sink_{group}", f"sink_logit_{group}")):
+      for key in probe_keys(records, name):
+        steps, mean, se = series(records, key)
+        _curve(ax, steps, mean, se, f"{group} {key.split('/')[-1]}")
+  for name, style in (("value_norm_sink", "-"), ("value_norm_rest", "--")):
+    for key in probe_keys(records, name):
+      steps, mean, se = series(records, key)
+      label = ("sink" if name.endswith("sink") else "other keys") + " " + key.split("/")[-1]
+      _curve(axes[2], steps, mean, se, label, linestyle=style)
+  titles = ("attention on the sink (key 0)", "sink logit above the other keys'",
+            "value norm |W_V h|")
+  for ax, title in zip(axes, titles):
+    ax.set_title(title, fontsize=10)
+    _log_steps(ax, steps)
+    ax.legend(fontsize=7)
+  fig.tight_layout()
+  return fig

@@ -66,7 +66,8 @@ class TransformerConfig:
   sigma_gamma_init: str = "one"  # σReparam γ at init: 'one' or 'sigma' (σ of the init W)
   power_iters: int = 16  # σReparam power iterations per forward pass
   softcap: float = 0.0  # attention logit soft-cap c (c·tanh(s/c)); 0 = off
-  init_std: float = 0.02  # std of token / position embeddings and the untied read-out
+  embed_init_std: float = 0.02  # std of the token and learned position embeddings
+  readout_init_std: float = 0.02  # std of the untied read-out
 
   def __post_init__(self):
     choices = {"attention": attention_kinds.ATTENTION, "feature_map": attention_kinds.FEATURE_MAPS,
@@ -193,13 +194,14 @@ class Transformer(nnx.Module):
       raise ValueError(f"a task with {output_heads} output heads needs "
                        "model.tied_embeddings=False")
     self.cfg, self.vocab_size, self.output_heads = cfg, vocab_size, output_heads
-    init = nnx.initializers.normal(cfg.init_std)
+    init = nnx.initializers.normal(cfg.embed_init_std)
     self.embed = nnx.Param(init(rngs.params(), (vocab_size, cfg.d_model)))
     if cfg.positions == "learned":
       self.pos_embed = nnx.Param(init(rngs.params(), (seq_len, cfg.d_model)))
     self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
     self.final_norm = nnx.LayerNorm(cfg.d_model, rngs=rngs) if cfg.norm == "pre" else None
     if not cfg.tied_embeddings:
+      init = nnx.initializers.normal(cfg.readout_init_std)
       self.readout = nnx.Param(init(rngs.params(), (cfg.d_model, output_heads * vocab_size)))
 
   def __call__(self, batch: dict[str, jax.Array]) -> jax.Array:

@@ -15,6 +15,16 @@ code. Per layer and head:
                 mean |V_h z_k| at the sink position / over the other positions
 and per model: sink_metric = % of (layer, head) pairs with alpha_k > 0.3.
 
+Tasks whose queries fall into groups (bigram-backcopy: trigger / non-trigger
+positions) define `query_groups(batch) -> {group: [B, T] mask}`; per group, layer
+and head (`group_sink_probes`, Guo et al., 2024):
+
+  sink_<group>        mean over the group's queries i > k of the raw weight A_ik,
+                      not renormalised: the attention mass the sink contributes
+                      (a switched-off sigmoid row has ~0 here)
+  sink_logit_<group>  mean over the group's queries i > k of s_ik - mean_{j != k} s_ij,
+                      the sink's pre-normalisation score above the other keys'
+
 Attention of the unnormalised kinds (linear, sigmoid, ReLU) is row-renormalised
 (|A_ij| / sum_j |A_ij|) before the entropy and the sink scores, as Gu et al. do;
 for softmax that changes nothing. Queries are the last Lq of the positions (a causal
@@ -87,10 +97,33 @@ def value_norms(values: Array) -> Array:
   return jnp.mean(values, axis=0)
 
 
+def group_sink_probes(weights: Array, logits: Array, mask: Array,
+                      sink_position: int = 0) -> tuple[Array, Array]:
+  """Attention mass on the sink and its logit gap, over one group of queries.
+
+  weights, logits [B, H, T, T] (causal, -inf above the diagonal), mask [B, T] (1 for
+  a query in the group). Queries i <= sink_position are left out (the sink is then
+  their only or a later key). Returns (mass [H], logit gap [H]).
+  """
+  length = weights.shape[-1]
+  pos = jnp.arange(length)
+  keep = mask * (pos > sink_position)  # [B, T]
+  count = jnp.maximum(jnp.sum(keep), 1.0)
+  mean = lambda x: jnp.sum(x * keep[:, None, :], axis=(0, 2)) / count  # [B, H, T] -> [H]
+  mass = jnp.abs(weights[..., sink_position])
+  visible = (pos[None, :] <= pos[:, None]) & (pos[None, :] != sink_position)  # [T, T]
+  others = jnp.sum(jnp.where(visible, logits, 0.0), axis=-1) / jnp.maximum(
+      jnp.sum(visible, axis=-1), 1)
+  gap = jnp.where(pos > sink_position, logits[..., sink_position] - others, 0.0)
+  return mean(mass), mean(gap)
+
+
 def attention_probes(weights: nnx.State, logits: nnx.State, values: nnx.State,
-                     sink_position: int = 0) -> dict[str, Array]:
+                     sink_position: int = 0,
+                     query_groups: dict[str, Array] | None = None) -> dict[str, Array]:
   """All activation probes from captured states, as a flat dict: 'attn_entropy/l0'
-  -> [H], ..., 'sink_metric' -> [] (see `icl.probes.flat_keys`)."""
+  -> [H], ..., 'sink_metric' -> [] (see `icl.probes.flat_keys`). `query_groups`
+  ({group: [B, T] mask}) adds `sink_<group>` and `sink_logit_<group>` per layer."""
   weights, logits, values = (captured_layers(s) for s in (weights, logits, values))
   out, alphas = {}, []
   for name, w in weights.items():
@@ -107,4 +140,8 @@ def attention_probes(weights: nnx.State, logits: nnx.State, values: nnx.State,
     out[f"value_norm_rest/{name}"] = jnp.mean(rest, axis=1)
   if alphas:
     out["sink_metric"] = sink_metric(alphas)
+  for group, mask in (query_groups or {}).items():
+    for name in weights:
+      mass, gap = group_sink_probes(weights[name], logits[name], mask, sink_position)
+      out[f"sink_{group}/{name}"], out[f"sink_logit_{group}/{name}"] = mass, gap
   return out

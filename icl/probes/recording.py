@@ -40,8 +40,10 @@ def compute(exp, params: PyTree) -> dict[str, jax.Array]:
   """Every probe of one seed's params: a flat dict name -> [H] or [] (pure)."""
   out = weights.weight_probes(exp.config.model.name, params, exp.task,
                               getattr(exp.config.model, "num_heads", None))
-  _, w, lg, v = exp.apply(params, probe_batch(exp), *attention.CAPTURES)
-  out.update(attention.attention_probes(w, lg, v))
+  batch = probe_batch(exp)
+  _, w, lg, v = exp.apply(params, batch, *attention.CAPTURES)
+  groups = exp.task.query_groups(batch) if hasattr(exp.task, "query_groups") else None
+  out.update(attention.attention_probes(w, lg, v, query_groups=groups))
   return out
 
 

@@ -106,6 +106,11 @@ class BackcopyTask:
             "loss_mask": jnp.ones(tokens.shape, jnp.float32),
             "is_trigger": is_trig[tokens].astype(jnp.float32)}
 
+  def query_groups(self, batch: Batch) -> dict[str, jax.Array]:
+    """Queries split for the probes (`icl.probes.attention.group_sink_probes`):
+    trigger positions (the head should be active) and the rest (dormant)."""
+    return {"trigger": batch["is_trigger"], "nontrigger": 1.0 - batch["is_trigger"]}
+
   def loss(self, pred: jax.Array, batch: Batch) -> jax.Array:
     """Mean next-token cross-entropy; pred = logits [B, T, V]."""
     return common.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])

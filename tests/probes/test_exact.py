@@ -93,6 +93,24 @@ def test_unnormalised_attention_is_renormalised():
   assert float(attention.entropy(rows)[0]) == 0.0
 
 
+def test_group_sink_probes_split_queries_by_group():
+  """Hand-built causal scores over 4 keys: queries 1 and 3 are in the group."""
+  logits = jnp.array([[0.0, -jnp.inf, -jnp.inf, -jnp.inf],
+                      [2.0, 0.0, -jnp.inf, -jnp.inf],
+                      [5.0, 1.0, 3.0, -jnp.inf],
+                      [4.0, 1.0, 2.0, 3.0]])[None, None]  # [B=1, H=1, 4, 4]
+  weights_ = jax.nn.softmax(logits, axis=-1)
+  mask = jnp.array([[1.0, 1.0, 0.0, 1.0]])  # query 0 (the sink itself) is left out
+  mass, gap = attention.group_sink_probes(weights_, logits, mask)
+  expected_mass = (weights_[0, 0, 1, 0] + weights_[0, 0, 3, 0]) / 2
+  np.testing.assert_allclose(mass, [expected_mass], rtol=1e-6)
+  np.testing.assert_allclose(gap, [((2.0 - 0.0) + (4.0 - 2.0)) / 2], rtol=1e-6)
+  # Unnormalised rows (a switched-off sigmoid head) give their raw mass, not a share.
+  off = jnp.full((1, 1, 4, 4), 1e-3) * jnp.tril(jnp.ones((4, 4)))
+  mass, _ = attention.group_sink_probes(off, logits, mask)
+  np.testing.assert_allclose(mass, [1e-3], rtol=1e-6)
+
+
 def test_captured_layers_and_probes_of_the_one_layer_model():
   """Probes read nnx.capture output: layer l0, per-head shapes, and they agree with
   the model's own scores (uniform attention when Q = 0)."""

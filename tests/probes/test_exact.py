@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from configs.regression import get_config
-from icl.models import intermediates
 from icl.probes import attention, interventions, recording, weights
 from icl.train import core
 

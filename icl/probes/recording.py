@@ -9,7 +9,7 @@ come back too, and the host keeps the log-spaced snapshot steps.
 
 `Recorder` is the trainer's side: which chunks carry probes or snapshots, the
 metrics.jsonl lines (`probe/<name>/<layer>h<head>` keys, seed axis through
-`workdir.summarize_seeds`) and `<workdir>/snapshots/step_XXXXXXX.npz`.
+`hparams.summarize`: per sweep point when there is a `config.sweep`) and `<workdir>/snapshots/step_XXXXXXX.npz`.
 """
 
 from __future__ import annotations
@@ -107,11 +107,20 @@ def flat_keys(probes: dict[str, Any]) -> dict[str, np.ndarray]:
   return out
 
 
-def summarize(probes: dict[str, Any]) -> dict[str, Any]:
-  """Seed-axis probes [S, ...] -> metrics.jsonl fields (mean, '/se', '/seeds')."""
+def summarize(probes: dict[str, Any], config=None) -> dict[str, Any]:
+  """Model-axis probes [M, ...] -> metrics.jsonl fields (mean, '/se', '/seeds').
+
+  With a `config` that has a `config.sweep`, each point also gets its own
+  '<key>/<label>' entries over its seeds (`hparams.summarize`), so the points of an
+  in-program sweep are not averaged together.
+  """
+  from icl.train import hparams  # icl.train imports this module
   record = {}
   for key, values in flat_keys(probes).items():
-    record.update(workdir_lib.summarize_seeds(key, values))
+    if config is None:
+      record.update(workdir_lib.summarize_seeds(key, values))
+    else:
+      record.update(hparams.summarize(config, key, values))
   return record
 
 
@@ -164,7 +173,7 @@ class Recorder:
   arguments of `core.train_chunk`, then the probe lines and snapshot files."""
 
   def __init__(self, exp, config, workdir: str):
-    self.exp, self.workdir = exp, workdir
+    self.exp, self.workdir, self.config = exp, workdir, config
     probes = config.get("probes")
     self.every = probes.every if probes is not None else 0
     count = probes.snapshots if probes is not None and self.every else 0
@@ -192,10 +201,11 @@ class Recorder:
       probes = jax.tree.map(np.asarray, metrics["probes"])  # [S, K, ...]
       for k in range(n // every):
         out.append({"step": step + (k + 1) * every,
-                    **summarize({name: v[:, k] for name, v in probes.items()})})
+                    **summarize({name: v[:, k] for name, v in probes.items()},
+                                self.config)})
     if end == self.num_steps and self.every and not (out and out[-1]["step"] == end):
       probes = jax.tree.map(np.asarray, compute_states(self.exp, states["params"]))
-      out.append({"step": end, **summarize(probes)})
+      out.append({"step": end, **summarize(probes, self.config)})
     if args["snapshots"]:
       snap = jax.tree.map(np.asarray, metrics["snapshot"])  # [S, n, ...]
       for s in sorted(x for x in self.snapshots if step < x <= end):

@@ -8,7 +8,7 @@ import pytest
 
 from configs.regression import get_config
 from icl import config_lib, evaluate, workdir as workdir_lib
-from icl.train import core, hparams, train_and_evaluate
+from icl.train import core, train_and_evaluate
 from tests.conftest import run_cli
 
 
@@ -93,6 +93,12 @@ def test_sweep_run_writes_per_point_metrics_and_eval(tmp_path):
       assert f"{key}/{label}/se" in last
   # Noisier labels: a larger risk (the gap 0.9 is far above the seed spread).
   assert last["eval_loss/noise_var=1.0"] > last["eval_loss/noise_var=0.1"] + 0.5
+  # Probes per point too: the all-model mean is the mean of the two points' means.
+  probe = "probe/mu/h0"
+  per_point = [last[f"{probe}/{label}"] for label in ("noise_var=0.1", "noise_var=1.0")]
+  assert len(last[f"{probe}/noise_var=0.1/seeds"]) == 2
+  assert last[probe] == pytest.approx(np.mean(per_point))
+  assert f"{probe}/se" not in last  # a spread over different points would mislead
   result = evaluate.evaluate_workdir(wd, [10, 40], num_prompts=256)
   with open(os.path.join(wd, "eval.json")) as f:
     assert json.load(f) == json.loads(json.dumps(result))

@@ -22,7 +22,6 @@ import numpy as np
 
 from _common import HEADS, QUICK, heads_runs, plt, save
 from icl import workdir
-from icl.plotting import pattern_bars
 
 runs = heads_runs()
 PROBES = [("diag_ratio", "diagonal ratio $|\\mathrm{diag}A|_2/|A|_F$", False),

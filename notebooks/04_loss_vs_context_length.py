@@ -23,7 +23,6 @@
 # ≈ 0.41; multi-head models track debiased GD at every length.
 
 # %%
-import numpy as np
 
 from _common import HEADS, QUICK, heads_runs, plt, save
 from icl.evaluate import evaluate_workdir

@@ -22,7 +22,7 @@
 # %%
 import numpy as np
 
-from _common import QUICK, experiment_config, plt, save, seed_slice, train
+from _common import QUICK, experiment_config, save, seed_slice, train
 from icl.evaluate import load_run
 from icl.workdir import read_metrics
 from icl.models.one_layer import merged_weights

@@ -21,7 +21,6 @@
 # control.
 
 # %%
-import numpy as np
 
 from _common import QUICK, experiment_config, plt, save, train
 from icl.evaluate import evaluate_workdir

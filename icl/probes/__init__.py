@@ -12,4 +12,6 @@ One probe family per file:
 Keys in metrics.jsonl: docs/probes.md.
 """
 
-from icl.probes import attention, interventions, recording, weights  # noqa: F401
+from icl.probes import attention, interventions, recording, weights
+
+__all__ = ["attention", "interventions", "recording", "weights"]

@@ -4,7 +4,6 @@ incompatible or unwritable work dir fails at start with one line."""
 import glob
 import logging
 import os
-import shutil
 
 import pytest
 

@@ -5,7 +5,6 @@ estimated from per-prompt averages and its tolerance is 5 standard errors of tho
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -1,6 +1,5 @@
 """Monte-Carlo estimator (theory/montecarlo.py)."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 

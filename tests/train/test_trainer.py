@@ -21,7 +21,6 @@ def tiny(**train):
 
 
 def final_params(workdir):
-  config = workdir_lib.read_config(workdir)
   _, _, states, step = evaluate.load_run(workdir)
   return step, jax.tree.map(np.asarray, states)
 

@@ -109,6 +109,7 @@ def plain_run(tmp_path_factory):
   return _trained_extremes("none", tmp_path_factory.mktemp("instability") / "none")
 
 
+@pytest.mark.xdist_group("instability")  # one worker: plain_run trains once
 def test_qk_norm_bounds_the_attention_logits(plain_run, tmp_path):
   """At lr 3e-2 the plain run's largest attention logit ends far above the qk-norm
   run's (measured in pytest 155 vs 7.6) and its first layer's attention collapses
@@ -119,6 +120,7 @@ def test_qk_norm_bounds_the_attention_logits(plain_run, tmp_path):
   assert plain_run["min_entropy"] < 0.5 * qk["min_entropy"], (plain_run, qk)
 
 
+@pytest.mark.xdist_group("instability")  # one worker: plain_run trains once
 def test_sigma_reparam_bounds_the_attention_logits(plain_run, tmp_path):
   """σReparam, same seed: max logit 8.5 vs 155; smallest head entropy 1.77 vs 0.05."""
   sigma = _trained_extremes("sigma_reparam", tmp_path / "sigma_reparam")
@@ -175,6 +177,7 @@ def backcopy_softmax(tmp_path_factory):
   return config, final, _attention_stats(config, str(path)), records
 
 
+@pytest.mark.xdist_group("backcopy")  # one worker: backcopy_softmax trains once
 def test_backcopy_head_is_active_on_triggers_and_dormant_otherwise(backcopy_softmax):
   """After a trigger the head attends to the previous token (the back-copy); after
   other tokens it does not."""
@@ -187,6 +190,7 @@ def test_backcopy_head_is_active_on_triggers_and_dormant_otherwise(backcopy_soft
   assert stats["prev_trigger"] - stats["prev_nontrigger"] > Z * se, stats
 
 
+@pytest.mark.xdist_group("backcopy")  # one worker: backcopy_softmax trains once
 def test_backcopy_dormant_head_sinks_on_bos_and_sigmoid_removes_it(backcopy_softmax,
                                                                    tmp_path):
   """Non-trigger queries put > 1/2 of their attention on BOS (measured 0.96); trigger
@@ -205,6 +209,7 @@ def test_backcopy_dormant_head_sinks_on_bos_and_sigmoid_removes_it(backcopy_soft
   assert soft["bos_nontrigger"] - sig["bos_nontrigger"] > Z * se, (soft, sig)
 
 
+@pytest.mark.xdist_group("backcopy")  # one worker: backcopy_softmax trains once
 def test_backcopy_bos_logit_grows_while_bos_value_norm_shrinks(backcopy_softmax):
   """Guo et al.'s mutual reinforcement, from the in-training probes (probe batch of
   128 prompts, every 50 steps): the BOS logit on non-trigger queries rises from about

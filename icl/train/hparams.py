@@ -23,7 +23,6 @@ arithmetic only (never in a Python branch or a numpy constant).
 from __future__ import annotations
 
 import dataclasses
-import types
 from typing import Any
 
 import numpy as np
@@ -126,9 +125,20 @@ def check(config, validate_one) -> None:
     validate_one(point_config(config, v))
 
 
-def _namespace(tree: dict) -> types.SimpleNamespace:
-  return types.SimpleNamespace(**{
-      k: _namespace(v) if isinstance(v, dict) else v for k, v in tree.items()})
+class _Config(dict):
+  """A read-only view of a config that may hold a traced value: attribute access like
+  ml_collections (`config.model.d_model`) and mapping access (`dict(config.model)`,
+  `config.get('probes')`), as the models and tasks use both."""
+
+  def __getattr__(self, name: str):
+    try:
+      return self[name]
+    except KeyError:
+      raise AttributeError(name) from None
+
+
+def _namespace(tree: dict) -> _Config:
+  return _Config({k: _namespace(v) if isinstance(v, dict) else v for k, v in tree.items()})
 
 
 def bind(exp, hparams: dict | None):
@@ -138,7 +148,7 @@ def bind(exp, hparams: dict | None):
   from icl.train import optim
   (value,) = hparams.values()
   section, key = field(exp.config).split(".")
-  tree = exp.config.to_dict() if hasattr(exp.config, "to_dict") else vars(exp.config)
+  tree = exp.config.to_dict() if hasattr(exp.config, "to_dict") else dict(exp.config)
   tree = {k: dict(v) if isinstance(v, dict) else v for k, v in tree.items()}
   tree[section][key] = value
   config = _namespace(tree)

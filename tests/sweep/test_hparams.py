@@ -56,6 +56,27 @@ def test_each_point_is_the_separate_run(field, values):
                                one["params"]["query"][0], rtol=1e-5, atol=1e-7)
 
 
+def test_transformer_sweep_point_is_the_separate_run():
+  """The bound config of a sweep point reads like a ConfigDict and like a mapping
+  (the transformer is built from dict(config.model)): an lr sweep of the tiny
+  bigram-backcopy run equals the two separate runs."""
+  from configs import backcopy
+  def tiny(**sweep):
+    c = backcopy.get_config("tiny")
+    c.train.batch_size = 8
+    for k, v in sweep.items():
+      c.sweep[k] = v
+    return c
+  c = tiny(field="train.lr", value_list="1e-3,1e-2")
+  config_lib.validate(c)
+  _, metrics = run(c, steps=3)
+  for p, lr in enumerate((1e-3, 1e-2)):
+    single = tiny()
+    single.train.lr = lr
+    _, m1 = run(single, steps=3)
+    np.testing.assert_allclose(metrics["train_loss"][p], m1["train_loss"][0], rtol=1e-5)
+
+
 @pytest.mark.parametrize("field,values,message", [
     ("model.num_heads", "1,2", "cannot be vmapped"),
     ("task.rho", "0.1,0.2", "cannot be vmapped"),

@@ -266,3 +266,25 @@ def sink_dynamics(records: Sequence[dict]) -> Figure:
     ax.legend(fontsize=7)
   fig.tight_layout()
   return fig
+
+
+def accuracy_vs_pairs(curves: dict, d_k: int | None = None, title: str = "") -> Figure:
+  """MQAR query accuracy against the number of pairs K; curves = {label: (K, acc, se)}.
+  The dashed 1/K is guessing among the context's K values (no key-value binding)."""
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  for label, (pairs, acc, se) in curves.items():
+    ax.errorbar(pairs, acc, yerr=se, marker="o", capsize=2, label=label)
+  ks = np.array(sorted({k for pairs, _, _ in curves.values() for k in pairs}), float)
+  ax.plot(ks, 1.0 / ks, "k--", linewidth=0.8, label="1/K (a context value at random)")
+  if d_k:
+    ax.axvline(d_k, color="gray", linestyle=":", linewidth=0.8,
+               label=f"$d_k$ = {d_k} (linear state $d_k \\times d_v$)")
+  ax.set_xscale("log", base=2)
+  ax.set_ylim(-0.02, 1.02)
+  ax.set_xlabel("key-value pairs K")
+  ax.set_ylabel("query accuracy")
+  ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7, loc="upper right")
+  fig.tight_layout()
+  return fig

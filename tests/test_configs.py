@@ -9,7 +9,7 @@ from icl import config_lib
 VARIANTS = {
     "regression": [None, "h1", "h2", "h4", "h8", "linear", "toeplitz", "superposition",
                    "tiny"],
-    "mqar": [None, "linear", "linear_elu", "one_layer", "long", "tiny"],
+    "mqar": [None, "linear", "linear_elu", "one_layer", "long", "fast", "tiny"],
     "parity": [None, "incontext_linear", "dictator", "sparse", "running_single",
                "running_multi", "running_fixed"],
     "backcopy": [None, "sigmoid", "relu", "three_layers", "tiny"],
@@ -49,3 +49,11 @@ def test_transformer_fields_are_checked():
   config.model.attention = "cosine"
   with pytest.raises(config_lib.ConfigError, match="model.attention"):
     config_lib.validate(config)
+
+
+@pytest.mark.parametrize("variant", [None, "softmax"])
+def test_mqar_pairs_sweep_points_validate(variant):
+  from configs.sweeps import mqar_pairs
+  from icl.sweep import grid
+  points = grid.expand(mqar_pairs.get_config(variant))
+  assert all(4 * p.config.task.num_pairs <= p.config.task.seq_len for p in points)

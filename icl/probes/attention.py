@@ -13,6 +13,11 @@ code. Per layer and head:
   max_logit     the largest pre-normalisation score (Wortsman et al., 2023)
   value_norm_sink / value_norm_rest
                 mean |V_h z_k| at the sink position / over the other positions
+  subset_attn   (tasks with a fixed hidden subset S, i.e. sparse parity) attention
+                mass of the last query on the keys in S, mean over prompts; k/T
+                for uniform causal attention over T keys, 1 when the head reads
+                only S (a Barak et al., 2022-style progress measure: it can grow
+                during the loss plateau)
 and per model: sink_metric = % of (layer, head) pairs with alpha_k > 0.3.
 
 Tasks whose queries fall into groups (bigram-backcopy: trigger / non-trigger
@@ -97,6 +102,18 @@ def value_norms(values: Array) -> Array:
   return jnp.mean(values, axis=0)
 
 
+def subset_attention(weights: Array, subset) -> Array:
+  """Attention mass of the last query on the keys in `subset`, per head.
+
+  weights [B, H, Lq, Lk] (row-renormalised first, as the other scores); subset: key
+  positions (ints). Returns [H] = mean over prompts of sum_{j in subset} A[-1, j].
+  Uniform causal attention over Lk keys gives len(subset) / Lk.
+  """
+  a = renormalise(weights)[..., -1, :]  # [B, H, Lk]: the last query's row
+  on_subset = jnp.sum(a[..., jnp.asarray(subset)], axis=-1)  # [B, H]
+  return jnp.mean(on_subset, axis=0)
+
+
 def group_sink_probes(weights: Array, logits: Array, mask: Array,
                       sink_position: int = 0) -> tuple[Array, Array]:
   """Attention mass on the sink and its logit gap, over one group of queries.
@@ -120,10 +137,12 @@ def group_sink_probes(weights: Array, logits: Array, mask: Array,
 
 def attention_probes(weights: nnx.State, logits: nnx.State, values: nnx.State,
                      sink_position: int = 0,
-                     query_groups: dict[str, Array] | None = None) -> dict[str, Array]:
+                     query_groups: dict[str, Array] | None = None,
+                     subset=None) -> dict[str, Array]:
   """All activation probes from captured states, as a flat dict: 'attn_entropy/l0'
   -> [H], ..., 'sink_metric' -> [] (see `icl.probes.flat_keys`). `query_groups`
-  ({group: [B, T] mask}) adds `sink_<group>` and `sink_logit_<group>` per layer."""
+  ({group: [B, T] mask}) adds `sink_<group>` and `sink_logit_<group>` per layer;
+  `subset` (key positions of a fixed hidden subset) adds 'subset_attn/l0' -> [H]."""
   weights, logits, values = (captured_layers(s) for s in (weights, logits, values))
   out, alphas = {}, []
   for name, w in weights.items():
@@ -131,6 +150,8 @@ def attention_probes(weights: nnx.State, logits: nnx.State, values: nnx.State,
     alphas.append(alpha)
     out[f"attn_entropy/{name}"] = entropy(w)
     out[f"sink/{name}"] = alpha
+    if subset is not None:
+      out[f"subset_attn/{name}"] = subset_attention(w, subset)
   for name, lg in logits.items():
     out[f"max_logit/{name}"] = max_logit(lg)
   for name, v in values.items():

@@ -43,7 +43,10 @@ def compute(exp, params: PyTree) -> dict[str, jax.Array]:
   batch = probe_batch(exp)
   _, w, lg, v = exp.apply(params, batch, *attention.CAPTURES)
   groups = exp.task.query_groups(batch) if hasattr(exp.task, "query_groups") else None
-  out.update(attention.attention_probes(w, lg, v, query_groups=groups))
+  # A task with one fixed hidden subset of token positions (sparse parity) gets the
+  # attention mass on it; `subset` of such a task is a [k] array of positions.
+  subset = getattr(exp.task, "subset", None)
+  out.update(attention.attention_probes(w, lg, v, query_groups=groups, subset=subset))
   return out
 
 

@@ -152,3 +152,14 @@ def test_ablating_a_head_that_writes_nothing_changes_nothing():
   params = interventions.scale_head(params, 1, 0.0)  # head 1 now contributes 0
   r = interventions.head_loss_changes(exp, params, jax.random.key(2), "ablate", 1024)
   assert float(r["rel_change"][1]) == 0.0 and float(r["rel_change"][0]) != 0.0
+
+
+def test_subset_attention_reads_the_last_query_row():
+  """Hand-built attention over T = 5 keys, subset {0, 2}: a uniform last row gives
+  2/5, a row with 0.3 and 0.5 on the subset gives 0.8; earlier rows are ignored."""
+  a = jnp.full((2, 2, 5, 5), 0.2)
+  a = a.at[:, 1, -1].set(jnp.array([0.3, 0.0, 0.5, 0.0, 0.2]))
+  a = a.at[:, :, 0].set(jnp.array([1.0, 0.0, 0.0, 0.0, 0.0]))  # query 0 sees only key 0
+  np.testing.assert_allclose(attention.subset_attention(a, np.array([0, 2])), [0.4, 0.8],
+                             rtol=1e-6)
+

@@ -4,7 +4,9 @@ Linear attention (identity features, one head) keeps a d_k x d_v state, d_k = d_
 d_model = 32 here; reading one key out of K stored pairs picks up crosstalk of relative
 size ~ (K-1)/d_k, so its accuracy should fall as K approaches / exceeds 32, while softmax
 attention of the same width stays high (shared/spec/tasks.md, "Associative recall:
-MQAR"). T = 128 leaves room for K <= 32 (4K <= T).
+MQAR"). T = 128 leaves room for K <= 32 (4K <= T). Measured (seed 0, 2k steps): linear
+is at ~1/K for every K (it guesses among the context's values and never binds, even at
+K = 2), so no state-size threshold shows; softmax 0.9999 at K = 8, 0.044 at K = 32.
 
   python -m icl.sweep --config=configs/sweeps/mqar_pairs.py --workdir=runs/mqar_pairs
   python -m icl.sweep --config=configs/sweeps/mqar_pairs.py:softmax --workdir=runs/mqar_pairs_sm

@@ -25,5 +25,6 @@ def set_transformer(model) -> None:
   model.sigma_gamma_init = "one"  # σReparam γ at init: 'one' or 'sigma' (σ of the init W)
   model.power_iters = 16  # σReparam power iterations per forward pass
   model.softcap = 0.0  # attention logit soft-cap c·tanh(s/c); 0 = off
+  model.short_conv = 0  # causal depthwise convolution of this length on q, k, v (Based, DeltaNet); 0 = off
   model.embed_init_std = 0.02  # std of the token and learned position embeddings (PyTorch nn.Embedding: 1.0)
   model.readout_init_std = 0.02  # std of the untied read-out

@@ -10,9 +10,17 @@ Spec: shared/spec/tasks.md, "The model family". tokens [B, T] -> logits [B, T, V
 `norm='none'` drops every LN; `residual=False` drops the skip connections (h =
 Attn(LN(h)) ...). Attention per layer, per head (d_h = d_model / num_heads):
 
-  q, k = W_q h, W_k h  -> qk_norm (LayerNorm over d_h) -> rotary -> feature map
+  q, k, v = W_q h, W_k h, W_v h  -> short conv (optional) ;  q, k -> qk_norm (LayerNorm
+      over d_h) -> rotary -> feature map
   s = q·k / √d_h -> soft-cap c·tanh(s/c) -> weights by `attention_kinds.ATTENTION`
-  out = W_o Σ_k w_qk W_v h_k
+  out = W_o Σ_k w_qk v_k
+
+`short_conv = K > 0` passes q, k and v, each channel on its own, through a causal
+convolution over the last K positions, y_t = Σ_{s<K} c_s ⊙ x_{t-s} (the short
+convolution that recurrent linear-attention models such as Based, Arora et al. 2024,
+and DeltaNet put on q, k, v). It lets a key at position t read the token at t-1, so
+one linear-attention layer can bind a value to the key before it, which plain
+linear attention cannot learn (WORKSPACE_NOTES.md, MQAR).
 
 With `sigma_reparam`, every W_q, W_k, W_v, W_o and MLP weight is (γ/σ(W)) W (see
 `sigma_reparam.py`). Each attention layer sows (``icl.models.intermediates``):
@@ -66,6 +74,7 @@ class TransformerConfig:
   sigma_gamma_init: str = "one"  # σReparam γ at init: 'one' or 'sigma' (σ of the init W)
   power_iters: int = 16  # σReparam power iterations per forward pass
   softcap: float = 0.0  # attention logit soft-cap c (c·tanh(s/c)); 0 = off
+  short_conv: int = 0  # causal depthwise convolution of this length on q, k, v; 0 = off
   embed_init_std: float = 0.02  # std of the token and learned position embeddings
   readout_init_std: float = 0.02  # std of the untied read-out
 
@@ -76,6 +85,9 @@ class TransformerConfig:
     for field, allowed in choices.items():
       if getattr(self, field) not in allowed:
         raise ValueError(f"model.{field}={getattr(self, field)!r}; allowed: {sorted(allowed)}")
+    if not isinstance(self.short_conv, int) or self.short_conv < 0:
+      raise ValueError(f"model.short_conv={self.short_conv!r} is not allowed; allowed: an "
+                       "integer >= 0 (0 = off)")
     if self.d_model % self.num_heads:
       raise ValueError(f"model.d_model={self.d_model} is not divisible by "
                        f"model.num_heads={self.num_heads}")
@@ -105,6 +117,15 @@ def _sow(module: nnx.Module, kind: type, name: str, value: jax.Array) -> None:
     module.sow(kind, name, value)
 
 
+def short_conv(x: jax.Array, weights: jax.Array) -> jax.Array:
+  """Causal depthwise convolution over time: x [B, T, C], weights [K, C] -> [B, T, C],
+  y_t = Σ_{s<K} weights[s] ⊙ x_{t-s} (zero before the first position)."""
+  length = x.shape[1]
+  padded = jnp.pad(x, ((0, 0), (weights.shape[0] - 1, 0), (0, 0)))
+  return sum(weights[s] * padded[:, weights.shape[0] - 1 - s:][:, :length]
+             for s in range(weights.shape[0]))
+
+
 def _linear(cfg: TransformerConfig, d_in: int, d_out: int, rngs: nnx.Rngs) -> Linear:
   return Linear(d_in, d_out, rngs=rngs, sigma_reparam=cfg.sigma_reparam,
                 power_iters=cfg.power_iters, gamma_init=cfg.sigma_gamma_init)
@@ -120,6 +141,13 @@ class Attention(nnx.Module):
     self.key = _linear(cfg, cfg.d_model, width, rngs)
     self.value = _linear(cfg, cfg.d_model, width, rngs)
     self.out = _linear(cfg, width, cfg.d_model, rngs)
+    if cfg.short_conv:
+      # PyTorch's Conv1d default for a depthwise kernel: U(-1/√K, 1/√K), as in the
+      # references' nn.Conv1d short convolutions.
+      bound = 1.0 / math.sqrt(cfg.short_conv)
+      init = lambda: nnx.Param(jax.random.uniform(
+          rngs.params(), (cfg.short_conv, width), jnp.float32, -bound, bound))
+      self.conv_q, self.conv_k, self.conv_v = init(), init(), init()
     if cfg.qk_norm:
       self.query_norm = nnx.LayerNorm(cfg.head_dim, rngs=rngs)
       self.key_norm = nnx.LayerNorm(cfg.head_dim, rngs=rngs)
@@ -132,7 +160,11 @@ class Attention(nnx.Module):
     cfg = self.cfg
     batch, length, _ = x.shape
     heads = lambda y: y.reshape(batch, length, cfg.num_heads, cfg.head_dim)
-    q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+    q, k, v = self.query(x), self.key(x), self.value(x)
+    if cfg.short_conv:
+      q, k, v = (short_conv(y, c[...]) for y, c in
+                 ((q, self.conv_q), (k, self.conv_k), (v, self.conv_v)))
+    q, k, v = heads(q), heads(k), heads(v)
     if cfg.qk_norm:
       q, k = self.query_norm(q), self.key_norm(k)
     if cfg.positions == "rotary":
@@ -221,6 +253,8 @@ class Transformer(nnx.Module):
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TransformerConfig))  # config.model
+# A field added later reads as its default in a work dir written before it existed.
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TransformerConfig)}
 
 
 def validate_config(model_config) -> None:

@@ -50,6 +50,12 @@ def _reference_one_layer(model, tokens, kind, opts):
   proj = lambda name: (h @ np.asarray(attn[name]["kernel"][...])).reshape(
       *h.shape[:2], heads, dh)
   q, k, v = proj("query"), proj("key"), proj("value")
+  if opts.get("short_conv"):  # y_t = Σ_s c_s ⊙ x_{t-s}, written as a loop over t and s
+    def conv(x, name):
+      c = np.asarray(attn[name][...]).reshape(-1, heads, dh)
+      return np.stack([sum(c[s] * x[:, t - s] for s in range(len(c)) if t - s >= 0)
+                       for t in range(LENGTH)], axis=1)
+    q, k, v = conv(q, "conv_q"), conv(k, "conv_k"), conv(v, "conv_v")
   if kind == "linear" and opts.get("feature_map") == "elu1":
     q, k = np.where(q > 0, q + 1, np.exp(q)), np.where(k > 0, k + 1, np.exp(k))
   s = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(dh)
@@ -78,6 +84,8 @@ KINDS = [
     ("linear", {"feature_map": "elu1", "linear_normalizer": "sum"}),
     ("sigmoid", {"sigmoid_bias": -math.log(LENGTH)}),
     ("relu", {}),
+    ("linear", {"short_conv": 3}),
+    ("softmax", {"short_conv": 2}),
 ]
 
 
@@ -101,7 +109,7 @@ def test_attention_kind_matches_formula(kind, extra):
 @pytest.mark.parametrize("kind", ["softmax", "linear", "sigmoid", "relu"])
 def test_causal(kind):
   model = _build(attention=kind, d_model=16, num_heads=2, num_layers=2, mlp=True,
-                 positions="rotary", qk_norm=True)
+                 positions="rotary", qk_norm=True, short_conv=3)
   tokens = _tokens()
   changed = tokens.at[:, 4].set((tokens[:, 4] + 1) % VOCAB)
   both = _run(model, jnp.concatenate([tokens, changed]))
@@ -181,6 +189,16 @@ def test_params_only_and_output_heads():
   assert _run(multi, _tokens()).shape == (2, LENGTH, 3, VOCAB)
   with pytest.raises(ValueError, match="model.attention"):
     _build(attention="cosine")
+  with pytest.raises(ValueError, match="model.short_conv=-1 is not allowed"):
+    _build(short_conv=-1)
+
+
+def test_short_conv_shifts_by_one():
+  """Kernel (0, 1) is an exact shift: position t reads x_{t-1}, position 0 reads 0."""
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, LENGTH, 3)), jnp.float32)
+  shifted = transformer.short_conv(x, jnp.array([[0.0] * 3, [1.0] * 3]))
+  np.testing.assert_array_equal(shifted[:, 1:], x[:, :-1])
+  np.testing.assert_array_equal(shifted[:, 0], 0.0)
 
 
 def test_z_loss():

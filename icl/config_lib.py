@@ -128,6 +128,21 @@ def _get(config, path: str):
   return node
 
 
+def differing_fields(stored: dict, current: dict, ignore=()) -> dict[str, tuple]:
+  """{flattened key ("model.d_model"): (stored value, current value)} for the values
+  that differ, in key order, less `ignore`.
+  A model field missing on one side (e.g. added to the model after `stored` was
+  written) counts as the model's default (``models.model_defaults``)."""
+  from icl import models  # the registry; imported late to keep this module light
+  stored, current = dict(stored), dict(current)
+  name = current.get("model.name")
+  for field, default in (models.model_defaults(name) if name in models.MODELS else {}).items():
+    stored.setdefault(f"model.{field}", default)
+    current.setdefault(f"model.{field}", default)
+  return {k: (stored.get(k), current.get(k)) for k in sorted(set(stored) | set(current))
+          if k not in ignore and stored.get(k) != current.get(k)}
+
+
 def parse_lengths(text: str) -> list[int]:
   """'10,20,40' -> [10, 20, 40]."""
   return [int(t) for t in str(text).replace(" ", "").split(",") if t]

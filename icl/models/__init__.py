@@ -33,6 +33,13 @@ def model_fields(name: str) -> frozenset[str] | None:
   return None if fields is None else frozenset(fields)
 
 
+def model_defaults(name: str) -> dict:
+  """The defaults of model `name`'s config fields: the `DEFAULTS` of its module ({} when
+  it declares none). A stored config that lacks a field had this value."""
+  import sys
+  return dict(getattr(sys.modules[MODELS[name].__module__], "DEFAULTS", {}))
+
+
 def predict(model, batch):
   """The model's prediction, run through `nnx.capture` so its `sow`s are recorded
   nowhere (a bare call would use the deprecated sow-outside-capture path)."""

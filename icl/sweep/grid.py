@@ -112,12 +112,11 @@ def prepare_dir(directory: str, sweep_config, points: list[Point]) -> None:
   if os.path.exists(path):
     with open(path) as f:
       stored = json.load(f)
-    base = workdir_lib.flatten(sweep_config.base.to_dict())
-    old_base = stored.get("base", {})
-    differing = sorted(k for k in set(base) | set(old_base) if k not in
-                       RESUMABLE_FIELDS and base.get(k) != old_base.get(k))
+    differing = config_lib.differing_fields(
+        stored.get("base", {}), workdir_lib.flatten(sweep_config.base.to_dict()),
+        RESUMABLE_FIELDS)
     if stored.get("points") != names or differing:
-      what = (f"base fields {', '.join(differing[:3])}" if differing
+      what = (f"base fields {', '.join(list(differing)[:3])}" if differing
               else f"points {stored.get('points')}")
       raise SweepError(f"sweep dir {directory!r} holds a different sweep ({what}); use "
                        "another --workdir")

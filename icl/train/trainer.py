@@ -74,12 +74,11 @@ def eval_key(config) -> jax.Array:
 def check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
   """A work dir holding a run with a different config refuses to resume."""
   stored = workdir_lib.flatten(workdir_lib.read_config(workdir))
-  current = workdir_lib.flatten(config.to_dict())
-  differing = sorted(k for k in set(stored) | set(current)
-                     if k not in RESUMABLE_FIELDS and stored.get(k) != current.get(k))
+  differing = config_lib.differing_fields(stored, workdir_lib.flatten(config.to_dict()),
+                                          RESUMABLE_FIELDS)
   if differing and not config.overwrite:
-    detail = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}"
-                       for k in differing[:5])
+    detail = ", ".join(f"{k}: {old!r} -> {new!r}"
+                       for k, (old, new) in list(differing.items())[:5])
     raise config_lib.ConfigError(
         f"work dir {workdir!r} holds a run with a different config ({detail}); "
         "use another --workdir, or --config.overwrite=True to resume anyway")

@@ -120,3 +120,23 @@ def test_evaluate_cli_on_a_missing_workdir(tmp_path):
   proc = run_cli("icl.evaluate", f"--workdir={tmp_path / 'nothing'}", timeout=120)
   assert proc.returncode == 2
   assert proc.stderr.strip().startswith("error:") and "does not exist" in proc.stderr
+
+
+def test_a_model_field_newer_than_the_workdir_reads_as_its_default(tmp_path):
+  """A run written before `model.short_conv` existed resumes when the field is at its
+  default (0), and is refused when it is not."""
+  from configs import mqar
+  from icl.train import trainer
+  wd = str(tmp_path)
+  config = mqar.get_config("tiny")
+  workdir_lib.write_config(wd, config)
+  path = os.path.join(wd, workdir_lib.CONFIG)
+  with open(path) as f:
+    stored = json.load(f)
+  del stored["model"]["short_conv"]
+  with open(path, "w") as f:
+    json.dump(stored, f)
+  trainer.check_resumable(wd, config)  # no error
+  config.model.short_conv = 2
+  with pytest.raises(config_lib.ConfigError, match="model.short_conv: 0 -> 2"):
+    trainer.check_resumable(wd, config)

@@ -1,10 +1,12 @@
-"""Theory of in-context linear regression with (multi-head) attention.
+"""Theory of in-context linear regression with (multi-head) attention, and of linear
+attention as an associative memory (MQAR).
 
 Plain jax.numpy, independent of models and training (house style rule 8). Spec:
-shared/spec/regression.md, "Theory" and "Targets". See theory/README.md for every
-formula, its assumptions and its source.
+shared/spec/regression.md, "Theory" and "Targets"; shared/spec/tasks.md, "Associative
+recall". See theory/README.md for every formula, its assumptions and its source.
 """
 
+from theory.associative_memory import crosstalk, hebbian_recall
 from theory.bridge import reduced_params
 from theory.montecarlo import bayes_risk_mc, mc_risk
 from theory.predictors import (bayes_predict, debiased_gd_predict, gd_predict,
@@ -21,9 +23,10 @@ from theory.risks import (debiased_gd_opt_risk, debiased_gd_opt_step,
                           ridge_risk_proportional)
 
 __all__ = [
-    "bayes_predict", "bayes_risk_mc", "debiased_gd_opt_risk", "debiased_gd_opt_step",
-    "debiased_gd_predict", "debiased_gd_risk", "gd_opt_risk", "gd_opt_step",
-    "gd_predict", "gd_risk", "kernel_predict", "kernel_risk_first_order",
+    "bayes_predict", "bayes_risk_mc", "crosstalk", "debiased_gd_opt_risk",
+    "debiased_gd_opt_step", "debiased_gd_predict", "debiased_gd_risk", "gd_opt_risk",
+    "gd_opt_step", "gd_predict", "gd_risk", "hebbian_recall", "kernel_predict",
+    "kernel_risk_first_order",
     "linear_attention_opt_risk", "linear_attention_opt_step",
     "linear_attention_predict", "mc_risk", "ols_predict", "optimal_mu",
     "optimal_preconditioner", "pair_limit", "preconditioned_gd_predict",

@@ -63,8 +63,8 @@ def main(argv):
   except (grid.SweepError, config_lib.ConfigError, workdir_lib.WorkdirError) as e:
     cli.fail(str(e))
   failed = [name for name, error in errors.items() if error]
-  print(f"[sweep] {len(points) - len(failed)}/{len(points)} points finished; "
-        f"summary: {path}", file=sys.stderr)
+  done = len(points) - len(todo) if FLAGS.dry_run else len(points) - len(failed)
+  print(f"[sweep] {done}/{len(points)} points finished; summary: {path}", file=sys.stderr)
   if failed:
     print(f"[sweep] failed: {', '.join(failed)} (rerun the command to retry them)",
           file=sys.stderr)

@@ -11,7 +11,8 @@ d = 64, 3k steps of batch 64) finishes in a few minutes; on a GPU use e.g.
   python -m icl.train --config=configs/mqar.py:linear --workdir=runs/mqar_linear
 
 Variants: default (softmax), linear (identity features, unnormalised: the
-associative memory Σ v kᵀ), linear_elu (elu+1 features, row-normalised), one_layer
+associative memory Σ v kᵀ), linear_elu (elu+1 features, row-normalised), linear_conv
+(linear with a short causal convolution of length 4 on q, k, v, as in Based), one_layer
 (expected to fail), long (T = 256, K = 16; GPU), tiny (for tests), fast (V = 64,
 T = 32, K = 4, 800 steps at lr 3e-3: softmax (seed 0) reaches 1.0 in ~32 s on one
 core while linear attention stays near 1/K; for tests/test_phenomena.py, which sets
@@ -62,6 +63,9 @@ def get_config(variant: str | None = None):
     c.model.attention = "linear"
     c.model.feature_map = "elu1"
     c.model.linear_normalizer = "sum"
+  elif variant == "linear_conv":
+    c.model.attention = "linear"
+    c.model.short_conv = 4
   elif variant == "one_layer":
     c.model.num_layers = 1
   elif variant == "long":
@@ -93,5 +97,5 @@ def get_config(variant: str | None = None):
     c.eval.num_prompts = 256
   else:
     raise ValueError(f"config variant {variant!r}; allowed: default, linear, linear_elu, "
-                     "one_layer, long, fast, tiny")
+                     "linear_conv, one_layer, long, fast, tiny")
   return c

@@ -268,14 +268,23 @@ def sink_dynamics(records: Sequence[dict]) -> Figure:
   return fig
 
 
-def accuracy_vs_pairs(curves: dict, d_k: int | None = None, title: str = "") -> Figure:
+def accuracy_vs_pairs(curves: dict, d_k: int | None = None, title: str = "",
+                      references: dict | None = None) -> Figure:
   """MQAR query accuracy against the number of pairs K; curves = {label: (K, acc, se)}.
-  The dashed 1/K is guessing among the context's K values (no key-value binding)."""
-  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  The dashed 1/K is guessing among the context's K values (no key-value binding);
+  ``references = {label: acc per K}`` draws a dashed curve in that label's colour (e.g.
+  theory.hebbian_recall); ``d_k`` marks one state size."""
+  fig, ax = plt.subplots(figsize=(8.5, 3.8))
   for label, (pairs, acc, se) in curves.items():
-    ax.errorbar(pairs, acc, yerr=se, marker="o", capsize=2, label=label)
+    line = ax.errorbar(pairs, acc, yerr=se, marker="o", capsize=2, label=label)
+    if references and label in references:
+      ax.plot(pairs, references[label], "--", color=line[0].get_color(), linewidth=1,
+              alpha=0.7)
   ks = np.array(sorted({k for pairs, _, _ in curves.values() for k in pairs}), float)
-  ax.plot(ks, 1.0 / ks, "k--", linewidth=0.8, label="1/K (a context value at random)")
+  ax.plot(ks, 1.0 / ks, "k:", linewidth=0.8, label="1/K (a context value at random)")
+  if references:
+    ax.plot([], [], "k--", linewidth=1, alpha=0.7,
+            label="memory Σ v kᵀ, random embeddings, same d_k")
   if d_k:
     ax.axvline(d_k, color="gray", linestyle=":", linewidth=0.8,
                label=f"$d_k$ = {d_k} (linear state $d_k \\times d_v$)")
@@ -285,6 +294,6 @@ def accuracy_vs_pairs(curves: dict, d_k: int | None = None, title: str = "") -> 
   ax.set_ylabel("query accuracy")
   ax.set_title(title, fontsize=9)
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=7, loc="upper right")
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
   fig.tight_layout()
   return fig

@@ -9,7 +9,7 @@ from icl import config_lib
 VARIANTS = {
     "regression": [None, "h1", "h2", "h4", "h8", "linear", "toeplitz", "superposition",
                    "tiny"],
-    "mqar": [None, "linear", "linear_elu", "one_layer", "long", "fast", "tiny"],
+    "mqar": [None, "linear", "linear_elu", "linear_conv", "one_layer", "long", "fast", "tiny"],
     "parity": [None, "incontext_linear", "dictator", "sparse", "running_single",
                "running_multi", "running_fixed"],
     "backcopy": [None, "sigmoid", "relu", "three_layers", "tiny"],
@@ -51,7 +51,7 @@ def test_transformer_fields_are_checked():
     config_lib.validate(config)
 
 
-@pytest.mark.parametrize("variant", [None, "softmax"])
+@pytest.mark.parametrize("variant", [None, "softmax", "no_conv"])
 def test_mqar_pairs_sweep_points_validate(variant):
   from configs.sweeps import mqar_pairs
   from icl.sweep import grid

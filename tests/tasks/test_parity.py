@@ -5,6 +5,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from icl.tasks.parity import InContextParityTask, RunningParityTask, SparseParityTask
 
@@ -96,3 +97,19 @@ def test_running_parity_multi_and_fixed():
   assert all(metrics[f"acc_n{j}"] == 1.0 for j in range(1, 5))
   fixed = RunningParityTask(seq_len=20, max_n=4, curriculum="fixed")
   assert fixed.current_n(123) == 4 and task.current_n(0) == 4
+
+
+@pytest.mark.parametrize("task", [
+    SparseParityTask(num_bits=12, subset_size=3),
+    InContextParityTask(dim=6, subset_size=2, context_len=8),
+    RunningParityTask(seq_len=12, max_n=3, curriculum="multi"),
+], ids=["sparse", "incontext", "running"])
+def test_deterministic_per_key(task):
+  """The same key gives the same batch (every field); another key another batch."""
+  sample = jax.jit(lambda key: task.sample(key, 32, step=jnp.int32(0)))
+  a, b, c = (jax.device_get(sample(jax.random.key(k))) for k in (5, 5, 6))
+  assert set(a) == set(b)
+  for name in a:
+    np.testing.assert_array_equal(a[name], b[name])
+  inputs = "x" if "x" in a else "tokens"  # in-context parity is in the regression format
+  assert not np.array_equal(a[inputs], c[inputs])

@@ -26,7 +26,7 @@ With `sigma_reparam`, every W_q, W_k, W_v, W_o and MLP weight is (γ/σ(W)) W (s
 `sigma_reparam.py`). Each attention layer sows (``icl.models.intermediates``):
 AttnWeights "attn_weights" [B, H, T, T], AttnLogits "attn_logits" [B, H, T, T]
 (soft-capped scores; -inf at masked entries for every kind), ValueStates
-"value_norms" [B, H, T] = |W_v h_k| per head.
+"value_norms" [B, H, T] = |v_k| per head.
 
 All state is ``nnx.Param``: the model is split/merged with ``nnx.split(model,
 nnx.Param)``. The z-loss lives with the losses (`icl.tasks.common.z_loss`).

@@ -148,13 +148,19 @@ def weight_probes(model_name: str, params, task, num_heads: int | None = None
                   ) -> dict[str, Array]:
   """All weight probes of a model, as a flat dict (see `icl.probes.flat_keys`):
   'spectral_norm/l0' -> [H] for every layer, and for a single-layer model on a
-  single-output regression task the pattern probes ('omega' -> [H], 'eta' -> [])."""
+  single-output task in the regression format the pattern probes ('omega' -> [H],
+  'eta' -> []). 'reduced_loss' is the regression loss L~ of the spec, so a task in that
+  format that is not regression (in-context parity: no `noise_var`) goes without it."""
   layers = merged_weights(model_name, params, num_heads)
   out = {f"spectral_norm/{name}": spectral_norm(w_kq)
          for name, (w_kq, _) in layers.items()}
   if len(layers) == 1 and getattr(task, "num_outputs", None) == 1:
     (w_kq, w_ov), = layers.values()
     if w_ov.ndim == 2 and w_kq.shape[-1] == task.dim + 1:
-      out.update(pattern_probes(w_kq, w_ov, task.dim, task.context_len,
-                                task.noise_var))
+      regression = hasattr(task, "noise_var")
+      patterns = pattern_probes(w_kq, w_ov, task.dim, task.context_len,
+                                task.noise_var if regression else 0.0)
+      if not regression:
+        del patterns["reduced_loss"]
+      out.update(patterns)
   return out

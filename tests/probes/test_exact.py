@@ -163,3 +163,23 @@ def test_subset_attention_reads_the_last_query_row():
   np.testing.assert_allclose(attention.subset_attention(a, np.array([0, 2])), [0.4, 0.8],
                              rtol=1e-6)
 
+
+
+@pytest.mark.parametrize("name,variant,has,lacks", [
+    ("parity", "incontext", "omega", "reduced_loss"),  # regression format, not regression
+    ("parity", "sparse", "subset_attn/l0", "omega"),
+    ("parity", "running_multi", "attn_entropy/l1", "omega"),
+    ("mqar", "tiny", "spectral_norm/l1", "omega"),
+    ("backcopy", "tiny", "sink_nontrigger/l0", "omega"),
+])
+def test_every_task_family_computes_its_probes(name, variant, has, lacks):
+  """Each (task, model) pair's probes compute at init and are finite, with the keys that
+  family has and without those it lacks (in-context parity once crashed here: its task
+  has no noise_var for the regression-only reduced loss)."""
+  import importlib
+  config = importlib.import_module(f"configs.{name}").get_config(variant)
+  config.probes.num_prompts = 8
+  exp = core.Experiment.from_config(config)
+  out = jax.jit(lambda p: recording.compute(exp, p))(exp.init_params(jax.random.key(0)))
+  assert has in out and lacks not in out, sorted(out)
+  assert all(np.all(np.isfinite(np.asarray(v))) for v in out.values()), out

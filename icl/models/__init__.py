@@ -25,19 +25,23 @@ def validate_model_config(model_config) -> None:
   VALIDATORS[model_config.name](model_config)
 
 
+def _module_attr(name: str, attr: str):
+  """`attr` of the module that defines model `name`'s builder (None if absent)."""
+  import sys
+  return getattr(sys.modules[MODELS[name].__module__], attr, None)
+
+
 def model_fields(name: str) -> frozenset[str] | None:
   """The config.model fields (besides `name`) that model `name` reads: the
   `FIELDS` of its module; None when the module declares none (not checked)."""
-  import sys
-  fields = getattr(sys.modules[MODELS[name].__module__], "FIELDS", None)
+  fields = _module_attr(name, "FIELDS")
   return None if fields is None else frozenset(fields)
 
 
 def model_defaults(name: str) -> dict:
   """The defaults of model `name`'s config fields: the `DEFAULTS` of its module ({} when
   it declares none). A stored config that lacks a field had this value."""
-  import sys
-  return dict(getattr(sys.modules[MODELS[name].__module__], "DEFAULTS", {}))
+  return dict(_module_attr(name, "DEFAULTS") or {})
 
 
 def predict(model, batch):

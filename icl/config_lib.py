@@ -1,14 +1,35 @@
-"""The config schema shared by every experiment, and its validation.
+"""The config schema shared by every experiment, parsed once into a typed spec.
 
 Each file in `configs/` starts from `base_config()` and fills in `task` and `model`.
-Every field has a default and a one-line comment; `validate()` checks a resolved
-config in one place, before anything compiles, and raises `ConfigError` with one
-line naming the field, its value and what is allowed.
+Every field has a default and a one-line comment. `resolve(config)` is the only
+reader of a ConfigDict: it validates it in one place, before anything compiles
+(`ConfigError`, one line naming the field, its value and what is allowed), and
+returns a frozen `Spec`:
+
+  spec.task     the task (a frozen dataclass of ``icl.tasks``; its fields are
+                config.task's)
+  spec.model    the model's config dataclass (``icl.models.MODELS[name].config``)
+  spec.train    TrainSpec      spec.eval   EvalSpec      spec.probes  ProbeSpec
+  spec.sweep    HparamAxis: the in-program (vmapped) hyperparameter axis
+  spec.source   the config as a plain nested dict (written to config.json)
+
+Library code takes a `Spec`; the entry points (``icl.train``, ``icl.evaluate``,
+``icl.sweep``) resolve the config they are given.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import jax
 import ml_collections
+import numpy as np
+
+from icl import models, tasks
+from icl.workdir import flatten
+from icl.tasks import regression
+from icl.train import optim
 
 
 class ConfigError(ValueError):
@@ -29,7 +50,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 20_000  # optimizer steps
   c.train.batch_size = 256  # fresh prompts per step (online data)
-  c.train.optimizer = "adam"  # 'adam', 'adamw' or 'sgd'
+  c.train.optimizer = "adam"  # 'adam', 'adamw' or 'sgd' (icl.train.optim.OPTIMIZERS)
   c.train.lr = 1e-3  # peak learning rate
   c.train.b1 = 0.9  # Adam beta1
   c.train.b2 = 0.999  # Adam beta2
@@ -56,10 +77,161 @@ def base_config() -> ml_collections.ConfigDict:
   c.probes.num_prompts = 512  # prompts in the fixed probe batch
   c.probes.snapshots = 24  # log-spaced steps whose W_KQ / W_OV go to snapshots/
 
-  c.sweep = ml_collections.ConfigDict()  # one program, several values (docs/sweeps.md)
+  # The in-program sweep: one compiled program trains every value (vmapped; see
+  # docs/sweeps.md). Not to be confused with `python -m icl.sweep`, one program per
+  # grid point.
+  c.sweep = ml_collections.ConfigDict()
   c.sweep.field = ""  # '' = off; a numeric shape-keeping field, e.g. 'train.lr'
   c.sweep.value_list = ""  # comma-separated values of sweep.field, e.g. '1e-3,3e-3'
   return c
+
+
+# --- the typed spec ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+  """config.train, typed (the meaning of each field: `base_config`)."""
+
+  num_steps: int = 20_000
+  batch_size: int = 256
+  optimizer: str = "adam"
+  lr: float = 1e-3
+  b1: float = 0.9
+  b2: float = 0.999
+  eps: float = 1e-8
+  weight_decay: float = 0.0
+  schedule: str = "constant"
+  warmup_steps: int = 0
+  grad_clip: float = 0.0
+  z_loss: float = 0.0
+  num_seeds: int = 1
+  log_every: int = 500
+  eval_every: int = 5_000
+  ckpt_every: int = 5_000
+  keep_ckpts: int = 3
+  skip_nonfinite: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSpec:
+  """config.eval, typed; `context_lens` parsed ('' -> (): the training length)."""
+
+  num_prompts: int = 20_000
+  batch_size: int = 4_096
+  context_lens: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeSpec:
+  """config.probes, typed (every = 0: no probes)."""
+
+  every: int = 1_000
+  num_prompts: int = 512
+  snapshots: int = 24
+
+
+# Fields an in-program sweep may vary -> what each changes. Numeric, shape-keeping,
+# and used in arithmetic only (never in a Python branch or a numpy constant), so a
+# traced per-model value can stand in for them.
+SWEEPABLE = {
+    "train.lr": "peak learning rate (any schedule)",
+    "train.b1": "Adam beta1",
+    "train.b2": "Adam beta2",
+    "train.eps": "Adam epsilon",
+    "train.weight_decay": "decoupled weight decay (adamw)",
+    "task.noise_var": "label noise variance sigma^2 (training and evaluation data)",
+    "task.prior_scale": "scale of the task vector beta",
+    "task.prior_mean": "mean of the task vector beta",
+    "model.init_scale": "initialisation scale",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class HparamAxis:
+  """The in-program sweep: ``config.sweep.field`` over ``config.sweep.value_list``.
+
+  One program trains M = num_points x num_seeds models, point major: model
+  m = p * S + i is point p, seed config.seed + i (every point sees the same seeds and
+  data: common random numbers). Without a sweep, num_points = 1 and M = S.
+  """
+
+  field: str = ""  # 'train.lr'; '' = no sweep
+  values: tuple[float, ...] = ()
+  num_seeds: int = 1
+
+  @property
+  def section(self) -> str:
+    return self.field.split(".")[0] if self.field else ""
+
+  @property
+  def leaf(self) -> str:
+    """'lr' for 'train.lr': the name in metric keys and in state['hparams']."""
+    return self.field.rsplit(".", 1)[-1]
+
+  @property
+  def num_points(self) -> int:
+    return max(len(self.values), 1)
+
+  @property
+  def num_models(self) -> int:
+    return self.num_points * self.num_seeds
+
+  @property
+  def labels(self) -> list[str]:
+    """Metric-key suffixes, one per point: 'lr=0.001' (the value is repr(float))."""
+    return [f"{self.leaf}={v!r}" for v in self.values] if self.field else []
+
+  def model_values(self) -> dict[str, np.ndarray] | None:
+    """{leaf: f32[M]} (each point's value repeated num_seeds times), or None."""
+    if not self.field:
+      return None
+    return {self.leaf: np.repeat(np.asarray(self.values, np.float32), self.num_seeds)}
+
+  def summarize(self, name: str, per_model) -> dict[str, Any]:
+    """Metric `name` of every model [M] -> metrics.jsonl fields (`icl.records`)."""
+    from icl import records  # records is a leaf module (numpy only)
+    return records.summarize(name, per_model, self.labels, self.num_seeds)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity (a static jit arg)
+class Spec:
+  """A resolved, validated experiment (module docstring)."""
+
+  seed: int
+  overwrite: bool
+  task: tasks.Task
+  model_name: str
+  model: Any
+  train: TrainSpec
+  eval: EvalSpec
+  probes: ProbeSpec
+  sweep: HparamAxis
+  source: dict
+
+  @property
+  def num_models(self) -> int:
+    """M: in-program sweep points x seeds."""
+    return self.sweep.num_models
+
+  @property
+  def model_entry(self) -> models.ModelEntry:
+    return models.MODELS[self.model_name]
+
+  def flat(self) -> dict[str, Any]:
+    """{'train.lr': 1e-3, ...}: the source config flattened."""
+    return flatten(self.source)
+
+  def point(self, value: float) -> "Spec":
+    """The single point `value` of the in-program sweep, as its own Spec."""
+    return resolve(point_config(ml_collections.ConfigDict(self.source), self.sweep, value),
+                   check_devices=False)
+
+
+# Fields that may change between a run (or a sweep dir) and its resumption.
+RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
+                    "train.ckpt_every", "train.keep_ckpts", "train.skip_nonfinite",
+                    "overwrite", "probes.every", "probes.num_prompts", "probes.snapshots")
 
 
 # --- validation -------------------------------------------------------------------
@@ -77,9 +249,12 @@ def _is_num(v) -> bool:
   return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _one_of(choices) -> tuple:
+  return (lambda v: v in choices), ", ".join(map(repr, choices))
+
+
 # (field, predicate, description of the allowed values); a rule applies when the
-# field exists in the config. Choice fields are checked against their registries
-# in `validate`.
+# field exists in the config. Choices come from the modules that define them.
 RULES = (
     ("seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     ("train.num_steps", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -98,7 +273,6 @@ RULES = (
     ("train.ckpt_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.keep_ckpts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.skip_nonfinite", lambda v: isinstance(v, bool), "True or False"),
-    ("probes.every", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = off)"),
     ("eval.num_prompts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("eval.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("probes.every", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = off)"),
@@ -109,13 +283,12 @@ RULES = (
     ("task.noise_var", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("task.prior_scale", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     ("task.rho", lambda v: _is_num(v) and -1 < v < 1, "a number in (-1, 1)"),
-    ("task.covariance", lambda v: v in ("isotropic", "toeplitz"), "'isotropic', 'toeplitz'"),
+    ("task.covariance", *_one_of(regression.COVARIANCES)),
     ("task.num_tasks", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("task.task_dim", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("model.num_heads", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    ("train.optimizer", lambda v: v in ("adam", "adamw", "sgd"), "'adam', 'adamw', 'sgd'"),
-    ("train.schedule", lambda v: v in ("constant", "cosine", "linear"),
-     "'constant', 'cosine', 'linear'"),
+    ("train.optimizer", *_one_of(optim.OPTIMIZERS)),
+    ("train.schedule", *_one_of(optim.SCHEDULES)),
 )
 
 
@@ -133,7 +306,6 @@ def differing_fields(stored: dict, current: dict, ignore=()) -> dict[str, tuple]
   that differ, in key order, less `ignore`.
   A model field missing on one side (e.g. added to the model after `stored` was
   written) counts as the model's default (``models.model_defaults``)."""
-  from icl import models  # the registry; imported late to keep this module light
   stored, current = dict(stored), dict(current)
   name = current.get("model.name")
   for field, default in (models.model_defaults(name) if name in models.MODELS else {}).items():
@@ -148,13 +320,75 @@ def parse_lengths(text: str) -> list[int]:
   return [int(t) for t in str(text).replace(" ", "").split(",") if t]
 
 
-def validate(config, check_devices: bool = True) -> None:
-  """Raises ConfigError (one line: field, value, allowed) for a bad config.
+def _sweep_section(config) -> tuple[str, str]:
+  sweep = config.get("sweep") or {}
+  # Item access: ConfigDict.values is also a method name.
+  return (str(sweep["field"] if "field" in sweep else "") or "",
+          str(sweep["value_list"] if "value_list" in sweep else "") or "")
+
+
+def point_config(config, axis: HparamAxis, value: float) -> ml_collections.ConfigDict:
+  """A copy of `config` that trains the single point `value` (no sweep)."""
+  c = config.copy_and_resolve_references()
+  section, name = axis.field.split(".")
+  with c.unlocked():
+    c[section][name] = float(value)
+    c.sweep["field"] = ""
+    c.sweep["value_list"] = ""
+  return c
+
+
+def _resolve_sweep(config, num_seeds: int) -> HparamAxis:
+  """config.sweep -> HparamAxis, or ConfigError (one line)."""
+  name, text = _sweep_section(config)
+  if not name:
+    if text:
+      raise ConfigError(f"config.sweep.value_list={text!r} is set but config.sweep.field "
+                        f"is empty; allowed fields: {', '.join(SWEEPABLE)}")
+    return HparamAxis(num_seeds=num_seeds)
+  if name not in SWEEPABLE:
+    raise ConfigError(
+        f"config.sweep.field={name!r} cannot be vmapped (only numeric fields that keep "
+        f"shapes); allowed: {', '.join(SWEEPABLE)}; sweep other fields with python -m "
+        "icl.sweep (one program per point)")
+  section, key = name.split(".")
+  if key not in config[section]:
+    raise ConfigError(f"config.sweep.field={name!r}: this config has no {name}")
+  try:
+    vals = [float(t) for t in text.replace(" ", "").split(",") if t]
+  except ValueError:
+    vals = []
+  if not vals or len(set(vals)) != len(vals):
+    raise ConfigError(f"config.sweep.value_list={text!r} is not allowed; allowed: distinct "
+                      "comma-separated numbers, e.g. '1e-3,3e-3,1e-2'")
+  axis = HparamAxis(field=name, values=tuple(vals), num_seeds=num_seeds)
+  for v in vals:  # each sweep point must be a valid config itself
+    resolve(point_config(config, axis, v), check_devices=False)
+  return axis
+
+
+def _typed(cls, section: str, values: dict):
+  """cls(**values), an unknown field reported as a one-line ConfigError."""
+  fields = {f.name for f in dataclasses.fields(cls)}
+  for key in values:
+    _check(key in fields, f"{section}.{key}", values[key],
+           f"fields of config.{section}: {', '.join(sorted(fields))}")
+  return cls(**values)
+
+
+def resolve(config, check_devices: bool = True) -> Spec:
+  """The typed `Spec` of a ConfigDict, or ConfigError (one line: field, value,
+  allowed) for a bad config.
 
   `check_devices=False` skips what depends on this machine (the batch split over
   `jax.device_count()`), e.g. to evaluate a run trained elsewhere."""
-  from icl import models, tasks  # registries; imported late to keep this module light
-
+  if isinstance(config, Spec):
+    return config
+  if not isinstance(config, ml_collections.ConfigDict):
+    config = ml_collections.ConfigDict(config)
+  for section in ("task", "model", "train", "eval"):
+    if section not in config:
+      raise ConfigError(f"config has no {section!r} section")
   _check(config.task.name in tasks.TASKS, "task.name", config.task.name,
          ", ".join(map(repr, sorted(tasks.TASKS))))
   _check(config.model.name in models.MODELS, "model.name", config.model.name,
@@ -163,11 +397,10 @@ def validate(config, check_devices: bool = True) -> None:
   for key in config.task:
     _check(key == "name" or key in fields, f"task.{key}", config.task[key],
            f"fields of task {config.task.name!r}: {', '.join(sorted(fields))}")
-  fields = models.model_fields(config.model.name)
+  entry = models.MODELS[config.model.name]
   for key in config.model:
-    _check(fields is None or key == "name" or key in fields, f"model.{key}",
-           config.model[key],
-           f"fields of model {config.model.name!r}: {', '.join(sorted(fields or ()))}")
+    _check(key == "name" or key in entry.fields, f"model.{key}", config.model[key],
+           f"fields of model {config.model.name!r}: {', '.join(sorted(entry.fields))}")
   for path, ok, allowed in RULES:
     try:
       value = _get(config, path)
@@ -176,35 +409,59 @@ def validate(config, check_devices: bool = True) -> None:
     _check(ok(value), path, value, allowed)
   # Each model and task checks its own choices (the registries know them).
   try:
-    models.validate_model_config(config.model)
-    tasks.make_task(config.task)
+    model_cfg = entry.validate(config.model)
+    task = tasks.make_task(config.task)
   except (TypeError, ValueError) as e:
     raise ConfigError(" ".join(str(e).split())) from None
-  train = config.train
+  train = _typed(TrainSpec, "train", dict(config.train))
   for name in ("eval_every", "ckpt_every"):
-    every = train[name]
+    every = getattr(train, name)
     _check(every % train.log_every == 0 or every >= train.num_steps, f"train.{name}",
            every, f"a multiple of train.log_every={train.log_every}")
   if check_devices:
-    import jax  # late: the device count is only known once a backend is up
     devices = jax.device_count()
     _check(train.batch_size % devices == 0, "train.batch_size", train.batch_size,
            f"a multiple of the number of devices ({devices})")
-  every = config.get("probes", {}).get("every", 0)
-  if every:
-    _check(every <= train.num_steps, "probes.every", every,
+  probes = _typed(ProbeSpec, "probes", dict(config.get("probes") or {"every": 0}))
+  if probes.every:
+    _check(probes.every <= train.num_steps, "probes.every", probes.every,
            f"0 (off) or at most train.num_steps={train.num_steps}")
-    _check(every % train.log_every == 0 or train.log_every % every == 0,
-           "probes.every", every,
+    _check(probes.every % train.log_every == 0 or train.log_every % probes.every == 0,
+           "probes.every", probes.every,
            f"a multiple or a divisor of train.log_every={train.log_every}")
   if train.weight_decay > 0:
     _check(train.optimizer != "adam", "train.optimizer", train.optimizer,
            "'adamw' or 'sgd' when train.weight_decay > 0")
+  eval_values = dict(config.eval)
   try:
-    lengths = parse_lengths(config.eval.context_lens)
+    lengths = parse_lengths(eval_values.get("context_lens", ""))
   except ValueError:
     lengths = [0]
-  _check(all(n >= 1 for n in lengths), "eval.context_lens", config.eval.context_lens,
+  _check(all(n >= 1 for n in lengths), "eval.context_lens", eval_values.get("context_lens"),
          "comma-separated integers >= 1, e.g. '10,20,40'")
-  from icl.train import hparams  # each sweep point must be a valid config itself
-  hparams.check(config, validate)
+  eval_values["context_lens"] = tuple(lengths)
+  evaluation = _typed(EvalSpec, "eval", eval_values)
+  axis = _resolve_sweep(config, train.num_seeds)
+  source = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  return Spec(seed=config.seed, overwrite=bool(config.get("overwrite", False)), task=task,
+              model_name=config.model.name, model=model_cfg, train=train, eval=evaluation,
+              probes=probes, sweep=axis, source=source)
+
+
+def validate(config, check_devices: bool = True) -> None:
+  """Raises ConfigError (one line: field, value, allowed) for a bad config."""
+  resolve(config, check_devices)
+
+
+def bind(spec: Spec, hparams: dict | None) -> Spec:
+  """The Spec with the in-program sweep's per-model value (possibly traced, under
+  vmap) substituted into its section: the task, the model config or train."""
+  if not hparams:
+    return spec
+  (value,) = hparams.values()
+  section, key = spec.sweep.field.split(".")
+  if section == "task":
+    return dataclasses.replace(spec, task=dataclasses.replace(spec.task, **{key: value}))
+  if section == "model":
+    return dataclasses.replace(spec, model=dataclasses.replace(spec.model, **{key: value}))
+  return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **{key: value}))

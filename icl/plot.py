@@ -39,7 +39,7 @@ def define_flags() -> None:
 
 def make_figures(workdir: str, seed_index: int = 0) -> dict:
   """{file name: Figure} for every figure the work dir has data for."""
-  from icl.probes import recording
+  from icl.probes import snapshots as snapshots_lib
   config = workdir_lib.read_config(workdir)
   records = workdir_lib.read_metrics(workdir)
   if not records:
@@ -47,7 +47,7 @@ def make_figures(workdir: str, seed_index: int = 0) -> dict:
                                    "(training has not finished a chunk yet)")
   d = config.task.get("dim", 0)
   figures = {}
-  snapshots = recording.read_snapshots(workdir)
+  snapshots = snapshots_lib.read_snapshots(workdir)
   if snapshots and "W_KQ" in snapshots[0][1]:
     seed = min(seed_index, snapshots[0][1]["W_KQ"].shape[0] - 1)
     snaps = [(s, a["W_KQ"][seed], a["W_OV"][seed]) for s, a in snapshots]

@@ -9,18 +9,20 @@
   <workdir>/DONE            written when training reached train.num_steps
 
 With several seeds (train.num_seeds = S > 1), a metric "m" is written as the mean
-over seeds, "m/se" its standard error and "m/seeds" the list of per-seed values.
+over seeds, "m/se" its standard error and "m/seeds" the list of per-seed values
+(`icl.records`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-from typing import Any, Iterable
+from typing import Any
 
 import ml_collections
-import numpy as np
+
+from icl import records
+from icl.records import jsonable, write_atomic  # noqa: F401  (the work dir's JSON rules)
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -32,33 +34,10 @@ class WorkdirError(RuntimeError):
   """A work directory is missing, empty or not an icl run (one-line message)."""
 
 
-def jsonable(value: Any) -> Any:
-  """Arrays to lists; NaN and infinities to null (our JSON files are strict JSON)."""
-  if isinstance(value, dict):
-    return {k: jsonable(v) for k, v in value.items()}
-  if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
-    value = np.asarray(value)
-    value = value.item() if value.ndim == 0 else value.tolist()
-  if isinstance(value, float) and not math.isfinite(value):
-    return None
-  if isinstance(value, (list, tuple)):
-    return [jsonable(v) for v in value]
-  return value
-
-
-def write_atomic(path: str, text: str) -> None:
-  """Writes `text` to `path` through a temporary file and a rename, so that a
-  kill at any moment leaves either the old file or the new one."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-
-
-def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  write_atomic(os.path.join(workdir, CONFIG), config.to_json(indent=2, sort_keys=True))
+def write_config(workdir: str, config) -> None:
+  """config.json from a ConfigDict or a plain nested dict (`Spec.source`)."""
+  tree = config.to_dict() if hasattr(config, "to_dict") else config
+  write_atomic(os.path.join(workdir, CONFIG), json.dumps(tree, indent=2, sort_keys=True))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
@@ -96,32 +75,11 @@ def flatten(config, prefix: str = "") -> dict[str, Any]:
   return out
 
 
-def summarize_seeds(name: str, values: np.ndarray) -> dict[str, Any]:
-  """One metric over seeds -> {name: mean} (+ '/se' and '/seeds' when S > 1)."""
-  values = np.asarray(values, dtype=np.float64).reshape(-1)
-  if values.size == 1:
-    return {name: float(values[0])}
-  se = float(values.std(ddof=1) / math.sqrt(values.size))
-  return {name: float(values.mean()), f"{name}/se": se,
-          f"{name}/seeds": [float(v) for v in values]}
-
-
-class MetricsWriter:
-  """Appends JSON lines to metrics.jsonl; on resume, drops lines past the restored
-  step so that the history has no duplicated or missing steps."""
-
-  def __init__(self, workdir: str, resume_step: int = 0):
-    self.path = os.path.join(workdir, METRICS)
-    kept = [r for r in read_metrics(workdir, missing_ok=True)
-            if r["step"] <= resume_step]
-    write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
-
-  def write(self, records: Iterable[dict]) -> None:
-    with open(self.path, "a") as f:
-      for record in records:
-        f.write(json.dumps(jsonable(record)) + "\n")
-      f.flush()
-      os.fsync(f.fileno())
+def metrics_writer(workdir: str, resume_step: int = 0) -> records.Writer:
+  """The run's writer: metrics.jsonl (past `resume_step` dropped) and, with the
+  optional tensorboardX, TensorBoard events in <workdir>/tensorboard/."""
+  return records.Writer(os.path.join(workdir, METRICS), resume_step,
+                        os.path.join(workdir, records.TENSORBOARD))
 
 
 def read_metrics(workdir: str, missing_ok: bool = False) -> list[dict]:
@@ -131,13 +89,4 @@ def read_metrics(workdir: str, missing_ok: bool = False) -> list[dict]:
     if missing_ok:
       return []
     raise WorkdirError(f"work dir {workdir!r} has no {METRICS}")
-  records = []
-  with open(path) as f:
-    for line in f:
-      try:
-        record = json.loads(line)
-      except json.JSONDecodeError:
-        continue
-      if isinstance(record, dict) and "step" in record:
-        records.append(record)
-  return records
+  return records.read_jsonl(path)

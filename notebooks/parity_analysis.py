@@ -82,7 +82,7 @@ def sparse(workdirs):
     exp = core.Experiment.from_config(config)
     init_keys, _ = core.seed_keys(config)
     init = jax.tree.map(lambda a: a[seed], core.init_states(exp, init_keys)["params"])
-    p0 = {k: np.asarray(v) for k, v in recording.compute(exp, init).items()
+    p0 = {k: np.asarray(v) for k, v in recording.compute(exp.probe_context(), init).items()
           if k.startswith("subset_attn/")}
     rows = read_metrics(wd)
     n, k = config.task.num_bits, config.task.subset_size

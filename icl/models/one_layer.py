@@ -27,18 +27,36 @@ PyTorch weight), out [H, N, D].
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from icl.models import base
 from icl.models.intermediates import AttnLogits, AttnWeights, ValueStates
 
 ATTENTION_KINDS = ("softmax", "linear")
 LINEAR_NORMS = ("train_len", "prompt_len")
-# The config.model fields `build` reads (validated before anything compiles).
-FIELDS = ("num_heads", "attention", "linear_norm", "init_scale")
+
+
+@dataclasses.dataclass(frozen=True)
+class OneLayerConfig:
+  """Options of the one-layer model; exactly the fields of ``config.model`` minus ``name``."""
+
+  num_heads: int = 2  # H
+  attention: str = "softmax"  # 'softmax' or 'linear'
+  linear_norm: str = "train_len"  # linear attention divides by: 'train_len' or 'prompt_len'
+  init_scale: float = 1.0  # multiplies the PyTorch-default U(+-1/sqrt(fan_in)) init
+
+  def __post_init__(self):
+    if self.attention not in ATTENTION_KINDS:
+      raise ValueError(f"config.model.attention={self.attention!r} is not "
+                       f"allowed; allowed: {', '.join(ATTENTION_KINDS)}")
+    if self.linear_norm not in LINEAR_NORMS:
+      raise ValueError(f"config.model.linear_norm={self.linear_norm!r} is not "
+                       f"allowed; allowed: {', '.join(LINEAR_NORMS)}")
 
 
 def tokens(batch) -> tuple[jax.Array, jax.Array]:
@@ -141,32 +159,34 @@ class OneLayerAttention(nnx.Module):
 
 def merged_weights(params) -> tuple[jax.Array, jax.Array]:
   """W_KQ [H, D, D] and W_OV ([H, D] or [H, D, N]) from a params mapping."""
-  q, k, v, o = (params[n] for n in ("query", "key", "value", "out"))
-  q, k, v, o = (a[...] if hasattr(a, "get_value") else a for a in (q, k, v, o))
+  q, k, v, o = (base.value(params[n]) for n in ("query", "key", "value", "out"))
   width = q.shape[-1]
   w_kq = jnp.einsum("hik,hij->hkj", k, q) / math.sqrt(width)
   w_ov = jnp.einsum("hni,hij->hjn", o, v)
   return (w_kq, w_ov[..., 0]) if w_ov.shape[-1] == 1 else (w_kq, w_ov)
 
 
-def validate_config(model_config) -> None:
-  """Raises ValueError naming the first bad choice of ``config.model`` (unknown
-  fields are caught against FIELDS by config_lib.validate)."""
-  if model_config.attention not in ATTENTION_KINDS:
-    raise ValueError(f"config.model.attention={model_config.attention!r} is not "
-                     f"allowed; allowed: {', '.join(ATTENTION_KINDS)}")
-  if model_config.linear_norm not in LINEAR_NORMS:
-    raise ValueError(f"config.model.linear_norm={model_config.linear_norm!r} is not "
-                     f"allowed; allowed: {', '.join(LINEAR_NORMS)}")
-  if not model_config.init_scale > 0:
-    raise ValueError(f"config.model.init_scale={model_config.init_scale!r} is not "
+def layer_weights(params, cfg: OneLayerConfig | None = None) -> dict:
+  """{'l0': (W_KQ, W_OV)}: the entry's merged weights (one layer)."""
+  del cfg
+  return {"l0": merged_weights(params)}
+
+
+def check_config(cfg: OneLayerConfig) -> None:
+  """Range checks that a traced (vmapped-sweep) value could not pass through."""
+  if not cfg.init_scale > 0:
+    raise ValueError(f"config.model.init_scale={cfg.init_scale!r} is not "
                      "allowed; allowed: a number > 0")
 
 
-def build(model_config, task, rngs: nnx.Rngs) -> OneLayerAttention:
-  """MODELS["one_layer"]: the paper's model sized for a regression task."""
+def build(cfg: OneLayerConfig, task, rngs: nnx.Rngs) -> OneLayerAttention:
+  """The paper's model sized for a task in the regression format."""
   return OneLayerAttention(
       dim=task.dim, num_outputs=task.num_outputs,
-      num_heads=model_config.num_heads, attention=model_config.attention,
-      linear_norm=model_config.linear_norm, train_len=task.context_len,
-      init_scale=model_config.init_scale, rngs=rngs)
+      num_heads=cfg.num_heads, attention=cfg.attention,
+      linear_norm=cfg.linear_norm, train_len=task.context_len,
+      init_scale=cfg.init_scale, rngs=rngs)
+
+
+ENTRY = base.ModelEntry(config=OneLayerConfig, build=build, merged_weights=layer_weights,
+                        check=check_config)

@@ -29,7 +29,7 @@ AttnWeights "attn_weights" [B, H, T, T], AttnLogits "attn_logits" [B, H, T, T]
 "value_norms" [B, H, T] = |v_k| per head.
 
 All state is ``nnx.Param``: the model is split/merged with ``nnx.split(model,
-nnx.Param)``. The z-loss lives with the losses (`icl.tasks.common.z_loss`).
+nnx.Param)``. The z-loss lives with the losses (`icl.losses.z_loss`).
 """
 
 from __future__ import annotations
@@ -41,10 +41,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from icl.models import attention_kinds
+from icl.models import attention_kinds, base
 from icl.models.intermediates import AttnLogits, AttnWeights, ValueStates
 from icl.models.sigma_reparam import GAMMA_INIT, Linear
-from icl.tasks import common
 
 POSITIONS = ("learned", "rotary", "none")
 NORMS = ("pre", "none")
@@ -252,23 +251,47 @@ class Transformer(nnx.Module):
     return logits
 
 
-FIELDS = tuple(f.name for f in dataclasses.fields(TransformerConfig))  # config.model
-# A field added later reads as its default in a work dir written before it existed.
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(TransformerConfig)}
+ATTENTION_PARAMS = ("query", "key", "value", "out")
 
 
-def validate_config(model_config) -> None:
-  """Raises ValueError naming a bad choice of ``config.model`` (unknown fields are
-  caught against FIELDS by config_lib.validate)."""
-  TransformerConfig(**{k: v for k, v in dict(model_config).items() if k != "name"})
+def _effective_kernel(linear) -> jax.Array:
+  """`sigma_reparam.Linear` params {'kernel'[, 'gamma']} -> W [d_in, d_out]
+  (σReparam's (γ/σ(W)) W with the exact spectral norm)."""
+  w = base.value(linear["kernel"])
+  if "gamma" in linear:
+    w = (base.value(linear["gamma"]) / jnp.linalg.svd(w, compute_uv=False)[0]) * w
+  return w
 
 
-def build(model_config, task, rngs: nnx.Rngs) -> Transformer:
-  """MODELS["transformer"]: the task supplies vocab_size, seq_len (and output_heads)."""
-  options = {k: v for k, v in dict(model_config).items() if k != "name"}
-  cfg = TransformerConfig(**options)
+def _is_attention(p) -> bool:
+  return all(n in p and hasattr(p[n], "keys") and "kernel" in p[n]
+             for n in ATTENTION_PARAMS)
+
+
+def merged_weights(params, cfg: TransformerConfig) -> dict[str, tuple[jax.Array, jax.Array]]:
+  """{'l0': (W_KQ [H, D, D], W_OV [H, D, D]), ...}: query/key/value/out are Linear
+  layers (kernels [D, H·d_h] and [H·d_h, D]). W_KQ^h = K_h^T Q_h / sqrt(d_h) (the
+  model's score scale; qk-layernorm and rotary positions are not part of it);
+  W_OV^h = (O_h V_h)^T."""
+  num_heads = cfg.num_heads
+  out = {}
+  for i, layer in enumerate(base.find_layers(params, _is_attention)):
+    q, k, v, o = (_effective_kernel(layer[n]) for n in ATTENTION_PARAMS)
+    d_model = q.shape[0]
+    d_h = q.shape[1] // num_heads
+    heads_in = lambda w: w.reshape(d_model, num_heads, d_h).transpose(1, 2, 0)  # [H, d_h, D]
+    q, k, v = heads_in(q), heads_in(k), heads_in(v)
+    o = o.reshape(num_heads, d_h, d_model)  # [H, d_h, D_out]
+    w_kq = jnp.einsum("hik,hij->hkj", k, q) / jnp.sqrt(d_h)
+    w_ov = jnp.einsum("hio,hij->hjo", o, v)
+    out[f"l{i}"] = (w_kq, w_ov)
+  return out
+
+
+def build(cfg: TransformerConfig, task, rngs: nnx.Rngs) -> Transformer:
+  """The task supplies vocab_size, seq_len and output_heads."""
   return Transformer(cfg, vocab_size=task.vocab_size, seq_len=task.seq_len,
                      output_heads=getattr(task, "output_heads", 1), rngs=rngs)
 
 
-z_loss = common.z_loss  # mean over masked positions of logsumexp(logits)^2
+ENTRY = base.ModelEntry(config=TransformerConfig, build=build, merged_weights=merged_weights)

@@ -6,12 +6,16 @@ One probe family per file:
   attention.py      entropy, sink score and Sink metric, max logit, value norms, from
                     the AttnWeights / AttnLogits / ValueStates a model sows
   interventions.py  ablate / scale a head, clamp its attention; loss change
-  recording.py      probes inside the jitted training scan; metrics.jsonl keys;
-                    W_KQ / W_OV snapshots
+  recording.py      every probe of one seed as a pure function, inside the jitted
+                    training scan (`ProbeContext`: what probes read)
+  schedule.py       probe and snapshot cadences
+  snapshots.py      W_KQ / W_OV snapshot files
 
-Keys in metrics.jsonl: docs/probes.md.
+Probes import nothing from the trainer. Keys in metrics.jsonl: docs/probes.md.
 """
 
-from icl.probes import attention, interventions, recording, weights
+from icl.probes import attention, interventions, recording, schedule, snapshots, weights
+from icl.probes.recording import ProbeContext
 
-__all__ = ["attention", "interventions", "recording", "weights"]
+__all__ = ["ProbeContext", "attention", "interventions", "recording", "schedule",
+           "snapshots", "weights"]

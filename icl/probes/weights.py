@@ -21,95 +21,27 @@ multiplies the query's label slot (0) and never trains: no probe reads it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import jax
 import jax.numpy as jnp
 
-from icl.models import one_layer
+from icl import models
 from theory import bridge
 
 Array = jax.Array
-ATTENTION_PARAMS = ("query", "key", "value", "out")
 
 
-def _find_attention_layers(params, path=()) -> list[tuple[tuple, Any]]:
-  """Sub-dicts of a params tree holding query/key/value/out (one_layer's layout)."""
-  if not hasattr(params, "keys"):
-    return []
-  if all(name in params for name in ATTENTION_PARAMS):
-    return [(path, params)]
-  found = []
-  for key in params.keys():
-    found += _find_attention_layers(params[key], path + (key,))
-  return found
-
-
-def generic_merged_weights(params) -> dict[str, tuple[Array, Array]]:
-  """{'l0': (W_KQ, W_OV), 'l1': ...} for every layer laid out like one_layer's
-  (query/key/value [H, D, D], out [H, N, D]), in params-tree order."""
-  layers = _find_attention_layers(params)
-  return {f"l{i}": one_layer.merged_weights(p) for i, (_, p) in enumerate(layers)}
-
-
-def _effective_kernel(linear) -> Array:
-  """icl.models.sigma_reparam.Linear params {'kernel'[, 'gamma']} -> W [d_in, d_out]
-  (σReparam's (γ/σ(W)) W with the exact spectral norm)."""
-  w = linear["kernel"]
-  w = w[...] if hasattr(w, "get_value") else w
-  if "gamma" in linear:
-    g = linear["gamma"]
-    g = g[...] if hasattr(g, "get_value") else g
-    w = (g / jnp.linalg.svd(w, compute_uv=False)[0]) * w
-  return w
-
-
-def transformer_merged_weights(params, num_heads: int) -> dict[str, tuple[Array, Array]]:
-  """{'l0': (W_KQ [H, D, D], W_OV [H, D, D]), ...} of icl.models.transformer, whose
-  query/key/value/out are Linear layers (kernels [D, H·d_h] and [H·d_h, D]).
-  W_KQ^h = K_h^T Q_h / sqrt(d_h) (the model's score scale; qk-layernorm and rotary
-  positions are not part of it); W_OV^h = (O_h V_h)^T."""
-  def is_attention(p):
-    return all(n in p and hasattr(p[n], "keys") and "kernel" in p[n]
-               for n in ATTENTION_PARAMS)
-
-  def find(p):
-    if not hasattr(p, "keys"):
-      return []
-    if is_attention(p):
-      return [p]
-    return [layer for key in p.keys() for layer in find(p[key])]
-
-  out = {}
-  for i, layer in enumerate(find(params)):
-    q, k, v, o = (_effective_kernel(layer[n]) for n in ATTENTION_PARAMS)
-    d_model = q.shape[0]
-    d_h = q.shape[1] // num_heads
-    heads_in = lambda w: w.reshape(d_model, num_heads, d_h).transpose(1, 2, 0)  # [H, d_h, D]
-    q, k, v = heads_in(q), heads_in(k), heads_in(v)
-    o = o.reshape(num_heads, d_h, d_model)  # [H, d_h, D_out]
-    w_kq = jnp.einsum("hik,hij->hkj", k, q) / jnp.sqrt(d_h)
-    w_ov = jnp.einsum("hio,hij->hjo", o, v)
-    out[f"l{i}"] = (w_kq, w_ov)
-  return out
-
-
-# Model name -> (params, num_heads) -> {layer name: (W_KQ [H, D, D], W_OV [H, D] or
-# [H, D, N])}. A model whose attention parameters are laid out differently adds one
-# line here.
-MERGED_WEIGHTS: dict[str, Callable] = {
-    "one_layer": lambda params, num_heads: {"l0": one_layer.merged_weights(params)},
-    "transformer": transformer_merged_weights,
-}
-
-
-def merged_weights(model_name: str, params, num_heads: int | None = None
+def merged_weights(model_name: str, params, model_config=None
                    ) -> dict[str, tuple[Array, Array]]:
-  """Merged weights of every attention layer of a model's params (`num_heads` is
-  needed by models whose heads share one kernel, e.g. the transformer)."""
-  if model_name in MERGED_WEIGHTS:
-    return MERGED_WEIGHTS[model_name](params, num_heads)
-  return generic_merged_weights(params)
+  """{'l0': (W_KQ, W_OV), ...} of every attention layer: the registry entry's
+  `merged_weights`. `model_config` is the model's config dataclass (or a mapping of
+  its fields, or, for short, its `num_heads`); {} for a model without one."""
+  entry = models.MODELS[model_name]
+  if entry.merged_weights is None:
+    return {}
+  if isinstance(model_config, int):
+    model_config = {"num_heads": model_config}
+  cfg = entry.make_config(model_config if model_config is not None else {})
+  return entry.merged_weights(params, cfg)
 
 
 def spectral_norm(w: Array) -> Array:
@@ -144,23 +76,22 @@ def pattern_probes(w_kq: Array, w_ov: Array, d: int, L: int, s2: float) -> dict[
   }
 
 
-def weight_probes(model_name: str, params, task, num_heads: int | None = None
-                  ) -> dict[str, Array]:
-  """All weight probes of a model, as a flat dict (see `icl.probes.flat_keys`):
+def weight_probes(model_name: str, params, task, model_config=None) -> dict[str, Array]:
+  """All weight probes of a model, as a flat dict (see `icl.records.probe_fields`):
   'spectral_norm/l0' -> [H] for every layer, and for a single-layer model on a
   single-output task in the regression format the pattern probes ('omega' -> [H],
-  'eta' -> []). 'reduced_loss' is the regression loss L~ of the spec, so a task in that
-  format that is not regression (in-context parity: no `noise_var`) goes without it."""
-  layers = merged_weights(model_name, params, num_heads)
+  'eta' -> []). 'reduced_loss' is the regression theory's loss L~, so a task in that
+  format without a regression noise variance (in-context parity) goes without it."""
+  layers = merged_weights(model_name, params, model_config)
   out = {f"spectral_norm/{name}": spectral_norm(w_kq)
          for name, (w_kq, _) in layers.items()}
-  if len(layers) == 1 and getattr(task, "num_outputs", None) == 1:
+  if len(layers) == 1 and task.num_outputs == 1:
     (w_kq, w_ov), = layers.values()
     if w_ov.ndim == 2 and w_kq.shape[-1] == task.dim + 1:
-      regression = hasattr(task, "noise_var")
+      noise_var = task.theory_noise_var
       patterns = pattern_probes(w_kq, w_ov, task.dim, task.context_len,
-                                task.noise_var if regression else 0.0)
-      if not regression:
+                                0.0 if noise_var is None else noise_var)
+      if noise_var is None:
         del patterns["reduced_loss"]
       out.update(patterns)
   return out

@@ -30,9 +30,6 @@ from icl import workdir as workdir_lib
 
 SWEEP = "sweep.json"
 SUMMARY = "summary.csv"
-# Base-config fields that may change when an existing sweep dir is rerun.
-RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
-                    "train.ckpt_every", "train.keep_ckpts", "overwrite")
 
 
 class SweepError(ValueError):
@@ -114,7 +111,7 @@ def prepare_dir(directory: str, sweep_config, points: list[Point]) -> None:
       stored = json.load(f)
     differing = config_lib.differing_fields(
         stored.get("base", {}), workdir_lib.flatten(sweep_config.base.to_dict()),
-        RESUMABLE_FIELDS)
+        config_lib.RESUMABLE_FIELDS)
     if stored.get("points") != names or differing:
       what = (f"base fields {', '.join(list(differing)[:3])}" if differing
               else f"points {stored.get('points')}")
@@ -167,7 +164,6 @@ def _last(records: list[dict], key: str):
 
 def summary_rows(points: list[Point]) -> list[dict]:
   """One row per point (per point and vmapped value), from its metrics.jsonl."""
-  from icl.train import hparams
   rows = []
   for p in points:
     records = workdir_lib.read_metrics(p.workdir, missing_ok=True)
@@ -178,7 +174,7 @@ def summary_rows(points: list[Point]) -> list[dict]:
               "num_steps": p.config.train.num_steps,
               "num_seeds": p.config.train.num_seeds,
               "wall_time_s": round(timed[-1] - timed[0], 3) if len(timed) > 1 else 0.0}
-    for label in hparams.labels(p.config) or [""]:
+    for label in config_lib.resolve(p.config, check_devices=False).sweep.labels or [""]:
       key = f"eval_loss/{label}" if label else "eval_loss"
       se = _last(records, f"{key}/se")
       if se is None and not label:

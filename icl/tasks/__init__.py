@@ -1,8 +1,9 @@
 """Synthetic in-context tasks, one file each, looked up by name in `TASKS`.
 
-A task is a frozen dataclass whose fields are exactly the fields of
-``config.task`` (minus ``name``); it has ``sample(key, batch_size) -> batch`` (a
-dict of arrays, generated on device) and ``loss(pred, batch) -> scalar``.
+A task is a frozen dataclass subclassing `icl.tasks.base.Task` (the contract: the
+required `sample` and `loss`, and every optional hook with its default); its
+dataclass fields are exactly the fields of ``config.task`` (minus ``name``).
+Adding a task is one file and one `register` call (or one line in `TASKS`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import dataclasses
 from typing import Any
 
 from icl.tasks.backcopy import BackcopyTask
+from icl.tasks.base import Task
 from icl.tasks.mqar import MQARTask
 from icl.tasks.parity import InContextParityTask, RunningParityTask, SparseParityTask
 from icl.tasks.regression import RegressionTask, SuperpositionTask
 
-TASKS: dict[str, type] = {
+TASKS: dict[str, type[Task]] = {
     "regression": RegressionTask,
     "superposition": SuperpositionTask,
     "mqar": MQARTask,
@@ -26,13 +28,21 @@ TASKS: dict[str, type] = {
 }
 
 
+def register(name: str, cls: type[Task]) -> type[Task]:
+  """Adds a task class under `name` (usable as a decorator's body); returns it."""
+  if not (dataclasses.is_dataclass(cls) and issubclass(cls, Task)):
+    raise TypeError(f"task {name!r}: {cls.__name__} must be a dataclass subclassing "
+                    "icl.tasks.base.Task")
+  TASKS[name] = cls
+  return cls
+
+
 def task_fields(name: str) -> dict[str, Any]:
   """Field names and defaults of the task registered under `name`."""
-  cls = TASKS[name]
-  return {f.name: f.default for f in dataclasses.fields(cls)}
+  return {f.name: f.default for f in dataclasses.fields(TASKS[name])}
 
 
-def make_task(task_config) -> Any:
+def make_task(task_config) -> Task:
   """Builds the task named by ``task_config.name`` from the other fields."""
   cfg = dict(task_config)
   name = cfg.pop("name")

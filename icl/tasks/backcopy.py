@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl.tasks import common
+from icl import losses
+from icl.tasks import base
 
 Batch = dict[str, jax.Array]
 
@@ -40,7 +41,7 @@ BOS = 0
 
 
 @dataclasses.dataclass(frozen=True)
-class BackcopyTask:
+class BackcopyTask(base.Task):
   """Bigram-backcopy sequences over a seeded random bigram table."""
 
   vocab_size: int = 64  # V, including BOS (token 0)
@@ -111,9 +112,13 @@ class BackcopyTask:
     trigger positions (the head should be active) and the rest (dormant)."""
     return {"trigger": batch["is_trigger"], "nontrigger": 1.0 - batch["is_trigger"]}
 
+  def trivial_loss(self) -> float:
+    """log V: the cross-entropy of the uniform prediction."""
+    return float(np.log(self.vocab_size))
+
   def loss(self, pred: jax.Array, batch: Batch) -> jax.Array:
     """Mean next-token cross-entropy; pred = logits [B, T, V]."""
-    return common.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])
+    return losses.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])
 
   def metrics(self, pred: jax.Array, batch: Batch) -> dict[str, jax.Array]:
     """Loss and accuracy, split into trigger (back-copy) and bigram positions.
@@ -125,14 +130,14 @@ class BackcopyTask:
     mask = batch["loss_mask"]
     trig = batch["is_trigger"] * mask
     bigram = (1.0 - batch["is_trigger"]) * mask
-    ce = common.token_cross_entropy(pred, batch["targets"])
-    hit = common.correct(pred, batch["targets"])
+    ce = losses.token_cross_entropy(pred, batch["targets"])
+    hit = losses.correct(pred, batch["targets"])
     entropy = jnp.asarray(self.row_entropy(), jnp.float32)[batch["tokens"]]
     best = jnp.asarray(self.table.max(axis=1), jnp.float32)[batch["tokens"]]
-    return {"loss": common.masked_mean(ce, mask), "acc": common.masked_mean(hit, mask),
-            "loss_trigger": common.masked_mean(ce, trig),
-            "acc_trigger": common.masked_mean(hit, trig),
-            "loss_bigram": common.masked_mean(ce, bigram),
-            "acc_bigram": common.masked_mean(hit, bigram),
-            "oracle_loss_bigram": common.masked_mean(entropy, bigram),
-            "oracle_acc_bigram": common.masked_mean(best, bigram)}
+    return {"loss": losses.masked_mean(ce, mask), "acc": losses.masked_mean(hit, mask),
+            "loss_trigger": losses.masked_mean(ce, trig),
+            "acc_trigger": losses.masked_mean(hit, trig),
+            "loss_bigram": losses.masked_mean(ce, bigram),
+            "acc_bigram": losses.masked_mean(hit, bigram),
+            "oracle_loss_bigram": losses.masked_mean(entropy, bigram),
+            "oracle_acc_bigram": losses.masked_mean(best, bigram)}

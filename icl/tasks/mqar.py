@@ -27,8 +27,10 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from icl.tasks import common
+from icl import losses
+from icl.tasks import base
 
 Batch = dict[str, jax.Array]
 
@@ -43,7 +45,7 @@ def _distinct(key: jax.Array, logits: jax.Array, batch_size: int, k: int) -> jax
 
 
 @dataclasses.dataclass(frozen=True)
-class MQARTask:
+class MQARTask(base.Task):
   """Multi-query associative recall with K key-value pairs per sequence."""
 
   vocab_size: int = 8192  # V (even); keys < V/2 <= values
@@ -95,15 +97,19 @@ class MQARTask:
       tokens = jnp.where(filler, noise, tokens)
     return {"tokens": tokens.astype(jnp.int32), "targets": targets, "loss_mask": loss_mask}
 
+  def trivial_loss(self) -> float:
+    """log V: the cross-entropy of the uniform prediction."""
+    return float(np.log(self.vocab_size))
+
   def loss(self, pred: jax.Array, batch: Batch) -> jax.Array:
     """Cross-entropy at the query positions; pred = logits [B, T, V]."""
-    return common.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])
+    return losses.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])
 
   def metrics(self, pred: jax.Array, batch: Batch) -> dict[str, jax.Array]:
     """acc: accuracy over query positions; acc_seq: all K queries of a sequence right."""
     mask = batch["loss_mask"]
-    hit = common.correct(pred, batch["targets"])
+    hit = losses.correct(pred, batch["targets"])
     wrong_per_seq = jnp.sum((1.0 - hit) * mask, axis=-1)
     return {"loss": self.loss(pred, batch),
-            "acc": common.masked_mean(hit, mask),
+            "acc": losses.masked_mean(hit, mask),
             "acc_seq": jnp.mean((wrong_per_seq == 0).astype(jnp.float32))}

@@ -29,7 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl.tasks import common
+from icl import losses
+from icl.tasks import base
 
 Batch = dict[str, jax.Array]
 
@@ -42,7 +43,7 @@ def bits_to_signs(bits: jax.Array) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class SparseParityTask:
+class SparseParityTask(base.Task):
   """(n, k)-sparse parity with a fixed hidden subset; label read at a query token."""
 
   num_bits: int = 50  # n
@@ -54,6 +55,14 @@ class SparseParityTask:
     """The hidden subset S, sorted: [k] int."""
     rng = np.random.default_rng(self.subset_seed)
     return np.sort(rng.choice(self.num_bits, self.subset_size, replace=False))
+
+  @property
+  def probe_subset(self) -> np.ndarray:
+    """The probes record the query's attention on the hidden bits."""
+    return self.subset
+
+  def trivial_loss(self) -> float:
+    return float(np.log(2.0))
 
   @property
   def vocab_size(self) -> int:
@@ -79,15 +88,15 @@ class SparseParityTask:
 
   def loss(self, pred: jax.Array, batch: Batch) -> jax.Array:
     """Cross-entropy of the label at the query position; pred = logits [B, T, V]."""
-    return common.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])
+    return losses.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])
 
   def metrics(self, pred: jax.Array, batch: Batch) -> dict[str, jax.Array]:
     return {"loss": self.loss(pred, batch),
-            "acc": common.masked_accuracy(pred, batch["targets"], batch["loss_mask"])}
+            "acc": losses.masked_accuracy(pred, batch["targets"], batch["loss_mask"])}
 
 
 @dataclasses.dataclass(frozen=True)
-class InContextParityTask:
+class InContextParityTask(base.Task):
   """k-sparse parity of n bits with a fresh subset per prompt, regression format.
 
   Batch:
@@ -106,6 +115,7 @@ class InContextParityTask:
   loss_type: str = "squared"  # 'squared' (pred - yq)^2 or 'logistic' log(1 + e^{-yq pred})
 
   num_outputs = 1  # label slots per token (regression-format models read this)
+  varies_context_len = True
   covariance = "isotropic"
 
   @property
@@ -167,6 +177,14 @@ class InContextParityTask:
       return jnp.mean(jax.nn.softplus(-batch["yq"] * pred))
     raise ValueError(f"task.loss_type={self.loss_type!r}; allowed: 'squared', 'logistic'")
 
+  def per_prompt_error(self, pred: jax.Array, batch: Batch) -> jax.Array:
+    if self.loss_type == "logistic":
+      return jax.nn.softplus(-batch["yq"] * pred)
+    return jnp.square(pred - batch["yq"])
+
+  def trivial_loss(self) -> float:
+    return 1.0 if self.loss_type == "squared" else float(np.log(2.0))
+
   def metrics(self, pred: jax.Array, batch: Batch) -> dict[str, jax.Array]:
     """Sign accuracy (chance 0.5), overall and on train / held-out functions.
 
@@ -176,8 +194,8 @@ class InContextParityTask:
     hit = (jnp.where(pred > 0, 1.0, -1.0) == batch["yq"]).astype(jnp.float32)
     heldout = batch["is_heldout"]
     return {"loss": self.loss(pred, batch), "acc": jnp.mean(hit),
-            "acc_train_fn": common.masked_mean(hit, 1.0 - heldout),
-            "acc_heldout_fn": common.masked_mean(hit, heldout)}
+            "acc_train_fn": losses.masked_mean(hit, 1.0 - heldout),
+            "acc_heldout_fn": losses.masked_mean(hit, heldout)}
 
 
 def _parity_of_last(bits: jax.Array, n) -> tuple[jax.Array, jax.Array]:
@@ -207,7 +225,7 @@ CURRICULA = {"fixed": _curriculum_fixed, "single": _curriculum_single, "multi": 
 
 
 @dataclasses.dataclass(frozen=True)
-class RunningParityTask:
+class RunningParityTask(base.Task):
   """Running N-parity of a bit stream, with a curriculum over N.
 
   Batch: tokens [B, T] bits; parity_n [B] int32 (the current N; max_n for "multi");
@@ -228,6 +246,9 @@ class RunningParityTask:
   @property
   def vocab_size(self) -> int:
     return 2
+
+  def trivial_loss(self) -> float:
+    return float(np.log(2.0))
 
   @property
   def output_heads(self) -> int:
@@ -256,15 +277,15 @@ class RunningParityTask:
 
   def loss(self, pred: jax.Array, batch: Batch) -> jax.Array:
     """Masked cross-entropy; pred [B, T, 2] or [B, T, max_n, 2] ('multi')."""
-    return common.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])
+    return losses.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])
 
   def metrics(self, pred: jax.Array, batch: Batch) -> dict[str, jax.Array]:
     """acc over scored positions; 'multi' adds acc_n<N> per head; n = current N."""
-    hit = common.correct(pred, batch["targets"])
+    hit = losses.correct(pred, batch["targets"])
     mask = batch["loss_mask"]
-    out = {"loss": self.loss(pred, batch), "acc": common.masked_mean(hit, mask),
+    out = {"loss": self.loss(pred, batch), "acc": losses.masked_mean(hit, mask),
            "n": jnp.mean(batch["parity_n"].astype(jnp.float32))}
     if self.curriculum == "multi":
       for j in range(self.max_n):
-        out[f"acc_n{j + 1}"] = common.masked_mean(hit[..., j], mask[..., j])
+        out[f"acc_n{j + 1}"] = losses.masked_mean(hit[..., j], mask[..., j])
     return out

@@ -28,7 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-Batch = dict[str, jax.Array]
+from icl.tasks import base
+
+Batch = base.Batch
 
 
 def _sqrt(v):
@@ -50,6 +52,9 @@ def _compact_threefry():
   return jax.threefry_partitionable(False)
 
 
+COVARIANCES = ("isotropic", "toeplitz")  # task.covariance
+
+
 def toeplitz_covariance(dim: int, rho: float) -> np.ndarray:
   """Sigma_ij = rho^|i-j| (an AR(1) covariance)."""
   idx = np.arange(dim)
@@ -57,7 +62,7 @@ def toeplitz_covariance(dim: int, rho: float) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
-class RegressionTask:
+class RegressionTask(base.Task):
   """Noisy in-context linear regression with a fresh task vector per prompt."""
 
   dim: int = 5
@@ -69,6 +74,18 @@ class RegressionTask:
   rho: float = 0.5
 
   num_outputs = 1  # label slots per token
+  varies_context_len = True
+
+  @property
+  def theory_noise_var(self) -> float:
+    return self.noise_var
+
+  def trivial_loss(self) -> float:
+    """E[yq^2]: the risk of predicting 0 (beta's prior mean and scale, Sigma, noise)."""
+    cov = self.covariance_matrix()
+    d = self.dim
+    return float(self.prior_scale ** 2 / d * np.trace(cov)
+                 + self.prior_mean ** 2 * cov.sum() + self.noise_var)
 
   @property
   def token_dim(self) -> int:
@@ -80,8 +97,8 @@ class RegressionTask:
       return np.eye(self.dim)
     if self.covariance == "toeplitz":
       return toeplitz_covariance(self.dim, self.rho)
-    raise ValueError(
-        f"task.covariance={self.covariance!r}; allowed: 'isotropic', 'toeplitz'")
+    raise ValueError(f"task.covariance={self.covariance!r}; allowed: "
+                     + ", ".join(map(repr, COVARIANCES)))
 
   def sample(self, key: jax.Array, batch_size: int, *, step=None,
              context_len: int | None = None) -> Batch:
@@ -118,9 +135,12 @@ class RegressionTask:
     """Mean squared error of the query prediction (no 1/2), as in the paper."""
     return jnp.mean(jnp.square(pred - batch["yq"]))
 
+  def per_prompt_error(self, pred: jax.Array, batch: Batch) -> jax.Array:
+    return jnp.square(pred - batch["yq"]).reshape(pred.shape[0], -1).mean(-1)
+
 
 @dataclasses.dataclass(frozen=True)
-class SuperpositionTask:
+class SuperpositionTask(base.Task):
   """Several regression tasks on overlapping coordinates of one shared x.
 
   Spec: regression.md, "Multi-task (superposition)". With the defaults, d = 6,
@@ -136,6 +156,15 @@ class SuperpositionTask:
   task_stride: int = 2  # task i reads x[i*stride : i*stride + task_dim]
 
   covariance = "isotropic"
+  varies_context_len = True
+
+  @property
+  def theory_noise_var(self) -> float:
+    return self.noise_var
+
+  def trivial_loss(self) -> float:
+    """E[|yq|^2] / N: the risk of predicting 0 (noiseless query targets)."""
+    return float(self.task_dim)
 
   @property
   def num_outputs(self) -> int:
@@ -172,3 +201,6 @@ class SuperpositionTask:
 
   def loss(self, pred: jax.Array, batch: Batch) -> jax.Array:
     return jnp.mean(jnp.square(pred - batch["yq"]))
+
+  def per_prompt_error(self, pred: jax.Array, batch: Batch) -> jax.Array:
+    return jnp.square(pred - batch["yq"]).reshape(pred.shape[0], -1).mean(-1)

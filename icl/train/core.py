@@ -19,28 +19,26 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from icl import models as models_lib
-from icl import tasks as tasks_lib
+from icl import config_lib, losses, models, probes
 from icl.probes import recording as probes_lib
-from icl.train import hparams as hparams_lib
 from icl.train import faults, optim
 from icl.train import sharding
 
 PyTree = Any
 
 
-def seed_keys(config) -> tuple[jax.Array, jax.Array]:
+def seed_keys(spec) -> tuple[jax.Array, jax.Array]:
   """Init and data keys, each [M] (M = sweep points x S, point-major): seed i of
-  every point uses config.seed + i."""
-  seeds = config.seed + jnp.tile(jnp.arange(config.train.num_seeds),
-                                 hparams_lib.num_points(config))
+  every point uses seed + i. `spec`: a Spec (or a ConfigDict, resolved here)."""
+  spec = config_lib.resolve(spec, check_devices=False)
+  seeds = spec.seed + jnp.tile(jnp.arange(spec.train.num_seeds), spec.sweep.num_points)
   keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s)))(seeds)
   return keys[:, 0], keys[:, 1]
 
@@ -49,20 +47,37 @@ def seed_keys(config) -> tuple[jax.Array, jax.Array]:
 class Experiment:
   """A task, a model and an optimizer, as pure functions of a single seed's state."""
 
-  config: Any
-  task: Any
+  spec: config_lib.Spec
   graphdef: Any
   optimizer: optax.GradientTransformation
-  metrics_fn: Callable | None = None
 
   @classmethod
   def from_config(cls, config) -> "Experiment":
-    task = tasks_lib.make_task(config.task)
-    model = models_lib.MODELS[config.model.name](config.model, task, nnx.Rngs(0))
+    """From a Spec (or a ConfigDict, resolved here without the device check)."""
+    spec = config_lib.resolve(config, check_devices=False)
+    model = spec.model_entry(spec.model, spec.task, nnx.Rngs(0))
     graphdef, _ = nnx.split(model, nnx.Param)
-    return cls(config=config, task=task, graphdef=graphdef,
-               optimizer=optim.make_optimizer(config.train),
-               metrics_fn=getattr(task, "metrics", None))
+    return cls(spec=spec, graphdef=graphdef, optimizer=optim.make_optimizer(spec.train))
+
+  @property
+  def task(self):
+    return self.spec.task
+
+  @property
+  def config(self) -> config_lib.Spec:
+    """The Spec (the name older code used)."""
+    return self.spec
+
+  def bind(self, hparams: dict | None) -> "Experiment":
+    """This experiment with the in-program sweep's per-model value substituted
+    (`config_lib.bind`); a train field rebuilds the optax chain (pure closures over
+    the value: the optimizer state's structure does not depend on it)."""
+    if not hparams:
+      return self
+    spec = config_lib.bind(self.spec, hparams)
+    optimizer = (optim.make_optimizer(spec.train) if spec.sweep.section == "train"
+                 else self.optimizer)
+    return dataclasses.replace(self, spec=spec, optimizer=optimizer)
 
   # --- single seed -------------------------------------------------------------
 
@@ -70,8 +85,7 @@ class Experiment:
     # threefry's compact layout, as in the samplers: the same init distribution,
     # and the init program compiles ~3x faster (part of every cold start).
     with jax.threefry_partitionable(False):
-      model = models_lib.MODELS[self.config.model.name](
-          self.config.model, self.task, nnx.Rngs(params=key))
+      model = self.spec.model_entry(self.spec.model, self.task, nnx.Rngs(params=key))
     return nnx.to_pure_dict(nnx.split(model, nnx.Param)[1])
 
   def init_state(self, key: jax.Array) -> PyTree:
@@ -93,25 +107,30 @@ class Experiment:
   def loss(self, params: PyTree, batch) -> tuple[jax.Array, jax.Array]:
     pred = self.apply(params, batch)
     loss = self.task.loss(pred, batch)
-    if self.config.train.z_loss > 0:
-      from icl.models import transformer  # token models only
-      loss = loss + self.config.train.z_loss * transformer.z_loss(
-          pred, batch.get("loss_mask"))
+    if self.spec.train.z_loss > 0:  # token models: log^2 Z of the output logits
+      loss = loss + self.spec.train.z_loss * losses.z_loss(pred, batch.get("loss_mask"))
     return loss, pred
 
   def train_step(self, state: PyTree, data_key: jax.Array) -> tuple[PyTree, dict]:
-    """One optimizer step on a fresh batch drawn from fold_in(data_key, step)."""
+    """One optimizer step on a fresh batch drawn from fold_in(data_key, step).
+
+    Metrics: the loss, and what a person checks first when a run goes wrong: the
+    learning rate and the global norms of the gradient, the update and the params."""
     step = state["step"]
-    batch = self.task.sample(jax.random.fold_in(data_key, step),
-                             self.config.train.batch_size, step=step)
-    batch = sharding.constrain_batch(batch, self.config)  # only when M = 1
+    train = self.spec.train
+    batch = self.task.sample(jax.random.fold_in(data_key, step), train.batch_size,
+                             step=step)
+    batch = sharding.constrain_batch(batch, self.spec)  # only when M = 1
     (loss, _), grads = jax.value_and_grad(self.loss, has_aux=True)(
         state["params"], batch)
     updates, opt_state = self.optimizer.update(grads, state["opt_state"],
                                                state["params"])
     params = optax.apply_updates(state["params"], updates)
-    metrics = {"train_loss": loss}
-    if getattr(self.config.train, "skip_nonfinite", False):  # drop a bad step's update
+    metrics = {"train_loss": loss, "lr": optim.learning_rate_schedule(train)(step),
+               "grad_norm": optax.tree.norm(grads),
+               "update_norm": optax.tree.norm(updates),
+               "param_norm": optax.tree.norm(params)}
+    if train.skip_nonfinite:  # drop a bad step's update
       ok = faults.all_finite((loss, grads, params))
       params, opt_state = faults.keep_if_finite(
           ok, (params, opt_state), (state["params"], state["opt_state"]))
@@ -125,35 +144,41 @@ class Experiment:
     def body(s, _):
       return self.train_step(s, data_key)
     if probe_every or snapshots:
-      return probes_lib.scan_with_probes(self, body, state, num_steps, probe_every,
-                                         snapshots)
+      return probes_lib.scan_with_probes(self.probe_context(), body, state, num_steps,
+                                         probe_every, snapshots)
     return jax.lax.scan(body, state, None, length=num_steps)
+
+  def probe_context(self) -> probes.ProbeContext:
+    """What the probes read: the model's forward pass, name and config, the task."""
+    return probes.ProbeContext(apply=self.apply, task=self.task,
+                               model_name=self.spec.model_name, model=self.spec.model,
+                               seed=self.spec.seed,
+                               num_prompts=self.spec.probes.num_prompts)
 
   def eval_loss(self, params: PyTree, key: jax.Array, num_prompts: int,
                 batch_size: int, context_len: int | None = None,
                 step: jax.Array | None = None) -> dict:
     """Mean loss (and task metrics) on `num_prompts` fresh prompts, in chunks of
-    `batch_size` so memory stays bounded; returns means and the loss's std error.
+    `batch_size` so memory stays bounded; with the task's `per_prompt_error`, the
+    loss's Monte-Carlo standard error too.
 
-    `step` reaches tasks whose distribution follows a curriculum; a task's
+    `step` reaches tasks whose distribution follows a curriculum; the task's
     `eval_sample_kwargs` (e.g. in-context parity's split='all') are passed too.
     """
     batch_size = min(batch_size, num_prompts)
     num_chunks = -(-num_prompts // batch_size)
-    kwargs = dict(getattr(self.task, "eval_sample_kwargs", {}))
+    kwargs = dict(self.task.eval_sample_kwargs)
     if context_len is not None:
       kwargs["context_len"] = context_len
 
     def chunk(key):
       batch = self.task.sample(key, batch_size, step=step, **kwargs)
       pred = self.apply(params, batch)
-      err = jnp.square(pred - batch["yq"]) if "yq" in batch else None
       out = {"loss": self.task.loss(pred, batch)}
-      if err is not None:  # per-prompt squared errors -> second moment for stderr
-        err = err.reshape(batch_size, -1).mean(-1)
+      err = self.task.per_prompt_error(pred, batch)
+      if err is not None:  # per-prompt errors -> second moment for the stderr
         out["loss_sq"] = jnp.mean(jnp.square(err))
-      if self.metrics_fn is not None:
-        out.update(self.metrics_fn(pred, batch))
+      out.update(self.task.metrics(pred, batch))
       return out
 
     per_chunk = jax.lax.map(chunk, jax.random.split(key, num_chunks))
@@ -168,14 +193,19 @@ class Experiment:
 # --- many seeds, jitted --------------------------------------------------------
 
 
+def _split_hparams(state: PyTree) -> tuple[PyTree, dict | None]:
+  return {k: v for k, v in state.items() if k != "hparams"}, state.get("hparams")
+
+
 @functools.partial(jax.jit, static_argnums=(0,))
 def init_states(exp: Experiment, init_keys: jax.Array) -> PyTree:
-  """States [M, ...]; with config.sweep, each holds its value in state["hparams"]."""
+  """States [M, ...]; with an in-program sweep, each holds its value in
+  state["hparams"] (so a checkpoint says what it trained)."""
   def one(key, hp):
-    state = hparams_lib.bind(exp, hp).init_state(key)
+    state = exp.bind(hp).init_state(key)
     return state if hp is None else dict(state, hparams=hp)
-  states = jax.vmap(one)(init_keys, hparams_lib.model_values(exp.config))
-  return sharding.constrain_models(states, exp.config)
+  states = jax.vmap(one)(init_keys, exp.spec.sweep.model_values())
+  return sharding.constrain_models(states, exp.spec)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5), donate_argnums=(1,))
@@ -185,13 +215,11 @@ def train_chunk(exp: Experiment, states: PyTree, data_keys: jax.Array,
   """All models, `num_steps` steps: states [M, ...] -> states, metrics [M, num_steps]
   (with probes every `probe_every` steps and weight snapshots when asked)."""
   def one(s, k):
-    hp = s.get("hparams")
-    s = {name: v for name, v in s.items() if name != "hparams"}
-    s, metrics = hparams_lib.bind(exp, hp).train_chunk(s, k, num_steps, probe_every,
-                                                       snapshots)
+    s, hp = _split_hparams(s)
+    s, metrics = exp.bind(hp).train_chunk(s, k, num_steps, probe_every, snapshots)
     return (s if hp is None else dict(s, hparams=hp)), metrics
   states, metrics = jax.vmap(one)(states, data_keys)
-  return sharding.constrain_models(states, exp.config), metrics
+  return sharding.constrain_models(states, exp.spec), metrics
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
@@ -199,7 +227,7 @@ def evaluate(exp: Experiment, params: PyTree, key: jax.Array, num_prompts: int,
              batch_size: int, context_len: int | None = None,
              step: jax.Array | None = None, hparams: PyTree = None) -> dict:
   """Evaluation of every model on the same fresh prompts: metrics [M].
-  `step` reaches curriculum tasks; `hparams` (states["hparams"], with config.sweep)
-  sets each model's task."""
-  return jax.vmap(lambda p, hp: hparams_lib.bind(exp, hp).eval_loss(
+  `step` reaches curriculum tasks; `hparams` (states["hparams"], with an in-program
+  sweep) sets each model's task."""
+  return jax.vmap(lambda p, hp: exp.bind(hp).eval_loss(
       p, key, num_prompts, batch_size, context_len, step))(params, hparams)

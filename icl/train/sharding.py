@@ -14,7 +14,7 @@ devices after ``jax.distributed.initialize()``):
 
 The mesh has one axis, "data", of type Auto, so the vmapped core and host-side
 slicing work unchanged (the Explicit axis type does not compose with vmap here).
-All functions are no-ops on one device.
+All functions take a resolved `icl.config_lib.Spec` and are no-ops on one device.
 """
 
 from __future__ import annotations
@@ -45,28 +45,22 @@ def shard_count(size: int) -> int:
   return math.gcd(size, jax.device_count())
 
 
-def num_models(config) -> int:
-  """M: sweep points x seeds trained by one program."""
-  from icl.train import hparams  # late: hparams imports core's neighbours
-  return hparams.num_points(config) * config.train.num_seeds
-
-
-def model_sharding(config) -> NamedSharding | None:
+def model_sharding(spec) -> NamedSharding | None:
   """Sharding of arrays with a leading model axis [M, ...]: split over devices when
   M > 1, replicated over the batch's devices when M = 1 (None: one device)."""
-  m = num_models(config)
+  m = spec.num_models
   if m == 1:
-    batch = batch_sharding(config)
+    batch = batch_sharding(spec)
     return None if batch is None else NamedSharding(batch.mesh, P())
   n = shard_count(m)
   return None if n <= 1 else NamedSharding(mesh(n), P(AXIS))
 
 
-def batch_sharding(config) -> NamedSharding | None:
+def batch_sharding(spec) -> NamedSharding | None:
   """Sharding of a training batch's leading axis when the program has one model."""
-  if num_models(config) != 1:
+  if spec.num_models != 1:
     return None
-  n = shard_count(config.train.batch_size)
+  n = shard_count(spec.train.batch_size)
   return None if n <= 1 else NamedSharding(mesh(n), P(AXIS))
 
 
@@ -76,19 +70,19 @@ def _constrain(tree: Any, sharding: NamedSharding | None) -> Any:
   return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
 
 
-def constrain_models(tree: Any, config) -> Any:
+def constrain_models(tree: Any, spec) -> Any:
   """Inside jit: every leaf's leading model axis sharded (see module docstring)."""
-  return _constrain(tree, model_sharding(config))
+  return _constrain(tree, model_sharding(spec))
 
 
-def constrain_batch(batch: Any, config) -> Any:
+def constrain_batch(batch: Any, spec) -> Any:
   """Inside jit (also under vmap): a single model's batch sharded over devices."""
-  return _constrain(batch, batch_sharding(config))
+  return _constrain(batch, batch_sharding(spec))
 
 
-def put_models(tree: Any, config) -> Any:
+def put_models(tree: Any, spec) -> Any:
   """Outside jit: place arrays with a leading model axis (keys, restored states)."""
-  sharding = model_sharding(config)
+  sharding = model_sharding(spec)
   if sharding is None:
     return tree
   return jax.device_put(tree, sharding)

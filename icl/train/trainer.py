@@ -19,22 +19,18 @@ import sys
 import time
 
 import jax
-import ml_collections
 import numpy as np
 from absl import logging
 
-from icl import config_lib
+from icl import config_lib, records
 from icl import workdir as workdir_lib
-from icl.probes import recording as probes_lib
 from icl.train import checkpoint as checkpoint_lib
-from icl.train import core, faults
-from icl.train import hparams as hparams_lib
+from icl.train import core, faults, recorder as recorder_lib
 from icl.train import sharding
 
-# Fields that may change between a run and its resumption.
-RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
-                    "train.ckpt_every", "train.keep_ckpts", "train.skip_nonfinite",
-                    "overwrite", "probes.every", "probes.num_prompts", "probes.snapshots")
+# Per-step diagnostics of the training record, reduced over a chunk: the learning
+# rate at the chunk's last step; the global norms averaged over the chunk.
+DIAGNOSTICS = ("grad_norm", "update_norm", "param_norm")
 
 
 class Progress:
@@ -66,17 +62,17 @@ class Progress:
       sys.stderr.write("\n")
 
 
-def eval_key(config) -> jax.Array:
+def eval_key(spec: config_lib.Spec) -> jax.Array:
   """Evaluation prompts: fixed across a run, independent of the training data."""
-  return jax.random.fold_in(jax.random.key(config.seed), 0x5EED)
+  return jax.random.fold_in(jax.random.key(spec.seed), 0x5EED)
 
 
-def check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
+def check_resumable(workdir: str, spec: config_lib.Spec) -> None:
   """A work dir holding a run with a different config refuses to resume."""
   stored = workdir_lib.flatten(workdir_lib.read_config(workdir))
-  differing = config_lib.differing_fields(stored, workdir_lib.flatten(config.to_dict()),
-                                          RESUMABLE_FIELDS)
-  if differing and not config.overwrite:
+  differing = config_lib.differing_fields(stored, spec.flat(),
+                                          config_lib.RESUMABLE_FIELDS)
+  if differing and not spec.overwrite:
     detail = ", ".join(f"{k}: {old!r} -> {new!r}"
                        for k, (old, new) in list(differing.items())[:5])
     raise config_lib.ConfigError(
@@ -84,7 +80,7 @@ def check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
         "use another --workdir, or --config.overwrite=True to resume anyway")
 
 
-def prepare_workdir(workdir: str, config) -> None:
+def prepare_workdir(workdir: str, spec: config_lib.Spec) -> None:
   """Creates the work dir and checks it is writable (fails now, not at first save)."""
   try:
     os.makedirs(workdir, exist_ok=True)
@@ -96,14 +92,14 @@ def prepare_workdir(workdir: str, config) -> None:
     raise config_lib.ConfigError(
         f"--workdir={workdir!r} is not writable ({e.strerror})") from None
   if os.path.exists(os.path.join(workdir, workdir_lib.CONFIG)):
-    check_resumable(workdir, config)
+    check_resumable(workdir, spec)
 
 
 def check_finite(states, metrics, start: int, ckpt) -> np.ndarray:
   """Raises Diverged (naming the step and the last checkpoint) on a non-finite
-  loss or parameter of a chunk begun at `start`; returns its losses [S, n] with
+  loss or parameter of a chunk begun at `start`; returns its losses [M, n] with
   the steps dropped by train.skip_nonfinite set to NaN."""
-  losses = np.asarray(metrics["train_loss"])  # [S, n]
+  losses = np.asarray(metrics["train_loss"])  # [M, n]
   skipped = np.asarray(metrics.get("skipped", np.zeros(losses.shape, bool)))
   params_ok = np.asarray(faults.finite_per_seed(states["params"]))
   where = faults.first_nonfinite(np.where(skipped, 0.0, losses), params_ok, start)
@@ -117,30 +113,48 @@ def check_finite(states, metrics, start: int, ckpt) -> np.ndarray:
   return np.where(skipped, np.nan, losses)
 
 
-def evaluate_states(exp: core.Experiment, states, config) -> dict:
+def evaluate_states(exp: core.Experiment, states) -> dict:
   """eval_loss (+ task metrics) of every model at the training context length."""
-  out = core.evaluate(exp, states["params"], eval_key(config),
-                      config.eval.num_prompts, config.eval.batch_size, None,
-                      states["step"][0], states.get("hparams"))
+  spec = exp.spec
+  out = core.evaluate(exp, states["params"], eval_key(spec), spec.eval.num_prompts,
+                      spec.eval.batch_size, None, states["step"][0], states.get("hparams"))
   return jax.tree.map(sharding.to_host, out)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def train_record(step: int, losses: np.ndarray, metrics: dict,
+                 axis: config_lib.HparamAxis) -> dict:
+  """The training fields of the metrics line of a chunk ending at `step`."""
+  record = {"step": step}
+  skipped = "skipped" in metrics
+  record.update(axis.summarize(
+      "train_loss", faults.mean_of_kept(losses) if skipped else losses.mean(axis=1)))
+  if skipped:
+    record["skipped_steps"] = int(np.asarray(metrics["skipped"]).sum())
+  record.update(axis.summarize("lr", np.asarray(metrics["lr"])[:, -1]))
+  for name in DIAGNOSTICS:
+    record.update(axis.summarize(name, np.nanmean(np.asarray(metrics[name]), axis=1)))
+  return record
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (or resumes) the run in `workdir`; returns the final eval metrics.
 
-  Raises faults.Preempted after a SIGTERM/SIGINT (checkpointed; rerun to resume)
-  and faults.Diverged on a non-finite loss or parameter."""
+  `config`: a ConfigDict (resolved and validated here, before anything compiles) or
+  a resolved `config_lib.Spec`. Raises config_lib.ConfigError for a bad config,
+  faults.Preempted after a SIGTERM/SIGINT (checkpointed; rerun to resume) and
+  faults.Diverged on a non-finite loss or parameter."""
+  spec = config_lib.resolve(config)
   with faults.StopSignals() as stop:
-    return _train_and_evaluate(config, workdir, stop)
+    return _train_and_evaluate(spec, workdir, stop)
 
 
-def _train_and_evaluate(config, workdir: str, stop: faults.StopSignals) -> dict:
-  config_lib.validate(config)
-  prepare_workdir(workdir, config)
-  exp = core.Experiment.from_config(config)
-  train = config.train
+def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
+                        stop: faults.StopSignals) -> dict:
+  prepare_workdir(workdir, spec)
+  exp = core.Experiment.from_config(spec)
+  train = spec.train
 
-  init_keys, data_keys = sharding.put_models(core.seed_keys(config), config)
+  init_keys, data_keys = sharding.put_models(core.seed_keys(spec), spec)
   states = core.init_states(exp, init_keys)
   ckpt = checkpoint_lib.Checkpointer(workdir, keep=train.keep_ckpts)
   start = 0
@@ -149,14 +163,14 @@ def _train_and_evaluate(config, workdir: str, stop: faults.StopSignals) -> dict:
     logging.info("Resuming %s from step %d", workdir, start)
   primary = sharding.is_primary()  # multi-host: process 0 writes, all compute
   if primary:
-    workdir_lib.write_config(workdir, config)
-  writer = workdir_lib.MetricsWriter(workdir, resume_step=start) if primary else None
+    workdir_lib.write_config(workdir, spec.source)
+  writer = workdir_lib.metrics_writer(workdir, resume_step=start) if primary else None
   done_path = os.path.join(workdir, workdir_lib.DONE)
   if primary and os.path.exists(done_path):
     os.remove(done_path)
 
   progress = Progress(start, train.num_steps)
-  recorder = probes_lib.Recorder(exp, config, workdir)
+  recorder = recorder_lib.Recorder(exp.probe_context(), spec, workdir)
   recorder.start(start, states)
   step, final = start, {}
   while step < train.num_steps and not stop.received:
@@ -166,17 +180,12 @@ def _train_and_evaluate(config, workdir: str, stop: faults.StopSignals) -> dict:
     losses = check_finite(states, metrics, step, ckpt)  # before any save
     probe_records = recorder.records(step, n, probe_args, metrics, states)
     step += n
-    record = {"step": step}
-    record.update(hparams_lib.summarize(
-        config, "train_loss", faults.mean_of_kept(losses) if "skipped" in metrics
-        else losses.mean(axis=1)))
-    if "skipped" in metrics:
-      record["skipped_steps"] = int(np.asarray(metrics["skipped"]).sum())
+    record = train_record(step, losses, metrics, spec.sweep)
     extra = ""
     if step % train.eval_every == 0 or step == train.num_steps:
-      final = evaluate_states(exp, states, config)
+      final = evaluate_states(exp, states)
       for name, values in final.items():
-        record.update(hparams_lib.summarize(config, f"eval_{name}", values))
+        record.update(spec.sweep.summarize(f"eval_{name}", values))
       extra = f"  eval {record['eval_loss']:.4f}"
     record["wall_time"] = time.time()
     if probe_records and probe_records[-1]["step"] == step:  # one line per step
@@ -187,6 +196,8 @@ def _train_and_evaluate(config, workdir: str, stop: faults.StopSignals) -> dict:
     if (step % train.ckpt_every == 0 or step == train.num_steps
         or stop.received):
       ckpt.save(step, states, {"num_seeds": train.num_seeds})
+  if writer:
+    writer.close()
   if step < train.num_steps:  # stopped by a signal
     progress.close()
     ckpt.close()
@@ -195,12 +206,12 @@ def _train_and_evaluate(config, workdir: str, stop: faults.StopSignals) -> dict:
         f"{ckpt.directory}; rerun the same command to resume")
   progress.close()
   if not final:
-    final = evaluate_states(exp, states, config)
+    final = evaluate_states(exp, states)
   ckpt.close()
   if primary:
     with open(done_path, "w") as f:
       f.write(str(step))
-  summary = {k: workdir_lib.summarize_seeds(k, v)[k] for k, v in final.items()}
+  summary = {k: records.summarize_seeds(k, v)[k] for k, v in final.items()}
   logging.info("Finished %s at step %d: eval_loss %.4f", workdir, step,
                summary["loss"])
   return summary

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from configs.regression import get_config
-from icl.probes import attention, interventions, recording, weights
+from icl import records
+from icl.probes import attention, interventions, recording, schedule, weights
 from icl.train import core
 
 D, H = 6, 2  # d = 5
@@ -128,22 +129,22 @@ def test_captured_layers_and_probes_of_the_one_layer_model():
 
 def test_flat_keys_are_stable():
   probes = {"omega": np.zeros((3, 2)), "sink/l0": np.ones((3, 2)), "eta": np.ones(3)}
-  assert sorted(recording.flat_keys(probes)) == [
+  assert sorted(records.probe_fields(probes)) == [
       "probe/eta", "probe/omega/h0", "probe/omega/h1", "probe/sink/l0h0",
       "probe/sink/l0h1"]
-  record = recording.summarize(probes)
+  record = records.summarize_probes(probes)
   assert record["probe/eta"] == 1.0 and record["probe/eta/se"] == 0.0
   assert record["probe/eta/seeds"] == [1.0, 1.0, 1.0]
 
 
 def test_snapshot_steps_and_probe_intervals():
-  steps = recording.snapshot_steps(10_000, 24)
+  steps = schedule.snapshot_steps(10_000, 24)
   assert steps[0] == 0 and steps[-1] == 10_000 and len(steps) <= 24
   assert all(b > a for a, b in zip(steps, steps[1:]))
-  assert recording.probe_interval(0, 500, 1000) == 0
-  assert recording.probe_interval(500, 500, 1000) == 500
-  assert recording.probe_interval(1000, 500, 100) == 100
-  assert recording.probe_interval(0, 500, 0) == 0
+  assert schedule.probe_interval(0, 500, 1000) == 0
+  assert schedule.probe_interval(500, 500, 1000) == 500
+  assert schedule.probe_interval(1000, 500, 100) == 100
+  assert schedule.probe_interval(0, 500, 0) == 0
 
 
 def test_ablating_a_head_that_writes_nothing_changes_nothing():
@@ -180,6 +181,6 @@ def test_every_task_family_computes_its_probes(name, variant, has, lacks):
   config = importlib.import_module(f"configs.{name}").get_config(variant)
   config.probes.num_prompts = 8
   exp = core.Experiment.from_config(config)
-  out = jax.jit(lambda p: recording.compute(exp, p))(exp.init_params(jax.random.key(0)))
+  out = jax.jit(lambda p: recording.compute(exp.probe_context(), p))(exp.init_params(jax.random.key(0)))
   assert has in out and lacks not in out, sorted(out)
   assert all(np.all(np.isfinite(np.asarray(v))) for v in out.values()), out

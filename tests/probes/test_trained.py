@@ -16,7 +16,7 @@ import pytest
 
 from configs.regression import get_config
 from icl import evaluate, workdir as workdir_lib
-from icl.probes import interventions, recording
+from icl.probes import interventions, schedule, snapshots
 from icl.train import train_and_evaluate
 from tests.conftest import run_cli
 
@@ -60,9 +60,9 @@ def test_h2_patterns(h2_run):
 
 
 def test_h2_snapshots(h2_run):
-  snaps = recording.read_snapshots(h2_run)
+  snaps = snapshots.read_snapshots(h2_run)
   steps = [s for s, _ in snaps]
-  assert steps == recording.snapshot_steps(3000, 24)
+  assert steps == schedule.snapshot_steps(3000, 24)
   assert snaps[0][1]["W_KQ"].shape == (1, 2, 6, 6) and snaps[0][1]["W_OV"].shape == (1, 2, 6)
   # The last snapshot is the final params.
   _, _, states, _ = evaluate.load_run(h2_run)

@@ -32,7 +32,7 @@ def main():
   assert jax.device_count() == 8, jax.devices()
   c8 = config(8)
   exp = core.Experiment.from_config(c8)
-  init_keys, data_keys = sharding.put_models(core.seed_keys(c8), c8)
+  init_keys, data_keys = sharding.put_models(core.seed_keys(c8), exp.spec)
   states, metrics = core.train_chunk(exp, core.init_states(exp, init_keys),
                                      data_keys, STEPS)
   evals = core.evaluate(exp, states["params"], jax.random.key(1), 512, 256)

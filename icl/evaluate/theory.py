@@ -1,6 +1,6 @@
 """A trained regression model next to the theory: the same prompts, several predictors.
 
-For the paper's regression task (spec regression.md, "Theory") and each prompt
+For the paper's regression task (docs/regression.md, "Theory") and each prompt
 length L, `theory_risks` scores on one set of fresh prompts (common random numbers,
 so differences are sharper than the standard errors suggest):
 
@@ -24,14 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 
 import theory
+from icl import config_lib
 from icl.models import one_layer
 
 THEORY_NAMES = ("ridge", "gd_opt", "debiased_gd", "kernel", "reduced")
 
 
-def supports(config) -> bool:
+def supports(spec) -> bool:
   """Theory applies to the one-layer model on the single-output regression task."""
-  return config.task.name == "regression" and config.model.name == "one_layer"
+  return spec.source["task"]["name"] == "regression" and spec.model_name == "one_layer"
 
 
 def model_reduced_params(params, task) -> dict:
@@ -61,16 +62,18 @@ def _risks(task, attention, omega, mu, key, num_prompts, batch_size, length):
   return theory.mc_risk(predictors, sample, key, num_prompts, batch_size)
 
 
-def theory_risks(config, task, params, key, num_prompts: int, batch_size: int,
+def theory_risks(spec, task, params, key, num_prompts: int, batch_size: int,
                  length: int) -> tuple[dict, dict]:
-  """(risks, stderrs) by predictor name at prompt length `length` for one seed."""
+  """(risks, stderrs) by predictor name at prompt length `length` for one seed
+  (`spec`: the run's Spec, or its ConfigDict)."""
   red = model_reduced_params(params, task)
   active = ~red["dummy"]
   omega = jnp.where(active, red["omega"], 0.0)
   mu = jnp.where(active, red["mu"], 0.0)
-  attention = config.model.attention
+  model = config_lib.resolve(spec, check_devices=False).model
+  attention = model.attention
   if attention == "linear":
-    attention = f"linear:{config.model.linear_norm}"
+    attention = f"linear:{model.linear_norm}"
   mean, se = _risks(task, attention, omega, mu, key, num_prompts,
                     min(batch_size, num_prompts), length)
   risks = {k: float(v) for k, v in mean.items()}

@@ -1,4 +1,4 @@
-"""Losses and metrics shared by the token tasks (pure, jit-able).
+"""Losses and metrics shared by tasks and models (pure, jit-able).
 
 Shapes: logits [..., V] over the task's vocabulary, targets [...] int32, mask [...]
 float32 (1 = scored). The leading dims are [B, T] for most tasks, [B, T, N] for

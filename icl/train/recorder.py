@@ -1,0 +1,67 @@
+"""The trainer's probe bookkeeping: which chunks carry probes or snapshots, and
+the metrics.jsonl lines and snapshot files they produce (config.probes).
+
+The probes themselves are pure functions in `icl.probes.recording`; this module is
+the host side of the loop: per chunk, the keyword arguments of `core.train_chunk`,
+then the probe records (`probe/<name>/<layer>h<head>` keys through `icl.records`,
+per in-program sweep point when there is one) and `<workdir>/snapshots/*.npz`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from icl import records
+from icl.probes import recording, schedule, snapshots
+
+PyTree = Any
+
+
+class Recorder:
+  """Probe and snapshot cadence of one run (`spec.probes`)."""
+
+  def __init__(self, ctx: recording.ProbeContext, spec, workdir: str):
+    self.ctx, self.workdir, self.axis = ctx, workdir, spec.sweep
+    self.every = spec.probes.every
+    count = spec.probes.snapshots if self.every else 0
+    self.snapshots = set(schedule.snapshot_steps(spec.train.num_steps, count))
+    self.num_steps = spec.train.num_steps
+
+  def summarize(self, probes: dict) -> dict:
+    return records.summarize_probes(probes, self.axis.labels, self.axis.num_seeds)
+
+  def chunk_args(self, step: int, n: int) -> dict:
+    """{'probe_every': ..., 'snapshots': ...} for the chunk of n steps after `step`."""
+    return {"probe_every": schedule.probe_interval(step, n, self.every),
+            "snapshots": any(step < s <= step + n for s in self.snapshots)}
+
+  def start(self, step: int, states: PyTree) -> None:
+    """Snapshot of the initial weights (step 0)."""
+    if step == 0 and 0 in self.snapshots:
+      arrays = recording.snapshot_states(self.ctx, states["params"])
+      snapshots.write_snapshot(self.workdir, 0, jax.tree.map(np.asarray, arrays))
+
+  def records(self, step: int, n: int, args: dict, metrics: dict,
+              states: PyTree) -> list[dict]:
+    """Probe lines of the chunk (step, step + n] (each {'step': s, 'probe/...': ...})
+    and its snapshot files. A run's last step always gets probes."""
+    end, out = step + n, []
+    every = args["probe_every"]
+    if every:
+      probes = jax.tree.map(np.asarray, metrics["probes"])  # [M, K, ...]
+      for k in range(n // every):
+        out.append({"step": step + (k + 1) * every,
+                    **self.summarize({name: v[:, k] for name, v in probes.items()})})
+    if end == self.num_steps and self.every and not (out and out[-1]["step"] == end):
+      probes = jax.tree.map(np.asarray,
+                            recording.compute_states(self.ctx, states["params"]))
+      out.append({"step": end, **self.summarize(probes)})
+    if args["snapshots"]:
+      snap = jax.tree.map(np.asarray, metrics["snapshot"])  # [M, n, ...]
+      for s in sorted(x for x in self.snapshots if step < x <= end):
+        snapshots.write_snapshot(self.workdir, s,
+                                 {k: v[:, s - step - 1] for k, v in snap.items()})
+    return out

@@ -81,7 +81,7 @@ def parse_value(text: str, current, path: str, item: str):
       f"sets only bool, int, float and str fields (use --config.{path}=...)")
 
 
-def _parent(config: ml_collections.ConfigDict, path: str):
+def locate(config: ml_collections.ConfigDict, path: str):
   """(the section holding the last part of `path`, that part), or None if the
   config has no field at `path`."""
   *sections, key = path.split(".")
@@ -100,7 +100,7 @@ def set_field(config: ml_collections.ConfigDict, item: str,
   """Applies one `key=value` item to `config` in place."""
   key, text = (part.strip() for part in item.split("=", 1))
   path = aliases.get(key, key)
-  found = _parent(config, path)
+  found = locate(config, path)
   if found is None:
     if key in aliases:
       raise VariantError(f"config variant item {item!r}: alias {key} names {path}, "

@@ -208,7 +208,7 @@ def test_every_alias_names_a_field_of_some_variant(name):
   module = _module(name)
   configs = [module.get_config()] + [module.get_config(v) for v in module.VARIANTS]
   for alias, path in module.ALIASES.items():
-    assert any(cv._parent(c, path) for c in configs), f"{name}: {alias} -> {path}"
+    assert any(cv.locate(c, path) for c in configs), f"{name}: {alias} -> {path}"
 
 
 def _validate(config):

@@ -303,5 +303,5 @@ def write_fixture(path: str = FIXTURE) -> None:
 
 if __name__ == "__main__":
   if sys.argv[1:] != ["--write-fixture"]:
-    sys.exit(f"usage: python -m tests.test_config_variants --write-fixture")
+    sys.exit("usage: python -m tests.test_config_variants --write-fixture")
   write_fixture()

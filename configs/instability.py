@@ -9,17 +9,59 @@ compare the runs' loss and the max attention logit (AttnLogits probe).
 
   python -m icl.train --config=configs/instability.py:none --workdir=runs/inst_none
   python -m icl.train --config=configs/instability.py:qk_norm --workdir=runs/inst_qk
+  python -m icl.train --config=configs/instability.py:qk_norm,z_loss,lr=0.1 --workdir=runs/inst_qkz
 
-Variants: none (default), qk_norm, sigma_reparam, z_loss, softcap. CPU default:
-width 64, T = 64, batch 32, 1.5k steps; on a GPU sweep lr over {3e-4 ... 3e-1} with
-``--config.model.d_model=256 --config.train.num_steps=10000``.
+`--config=configs/instability.py:<items>` takes comma-separated items, applied in
+order (icl/config_variants.py): a variant name, or `alias=value` / `dotted.path=value`.
+
+Variants: none (default, nothing changed), qk_norm, sigma_reparam, z_loss (1e-4),
+softcap (30). CPU default: width 64, T = 64, batch 32, 1.5k steps; on a GPU sweep lr
+over {3e-4 ... 3e-1} with ``--config=configs/instability.py:d_model=256,steps=10000``.
+Aliases: z_loss (train.z_loss), softcap (model.softcap), d_model (model.d_model),
+layers (model.num_layers), heads (model.num_heads), seq_len (task.seq_len), steps
+(train.num_steps), lr (train.lr), batch (train.batch_size), seeds (train.num_seeds).
 """
 
-from configs import _transformer
 from icl import config_lib
+from icl import config_variants
+from icl.models import transformer
 
 
-def get_config(variant: str | None = None):
+def _qk_norm(c):
+  c.model.qk_norm = True
+
+
+def _sigma_reparam(c):
+  c.model.sigma_reparam = True
+
+
+def _z_loss(c):
+  c.train.z_loss = 1e-4
+
+
+def _softcap(c):
+  c.model.softcap = 30.0
+
+
+VARIANTS = {
+    "none": lambda c: None,
+    "qk_norm": _qk_norm,
+    "sigma_reparam": _sigma_reparam,
+    "z_loss": _z_loss,
+    "softcap": _softcap,
+}
+ALIASES = {
+    "z_loss": "train.z_loss",
+    "softcap": "model.softcap",
+    "d_model": "model.d_model",
+    "layers": "model.num_layers",
+    "heads": "model.num_heads",
+    "seq_len": "task.seq_len",
+    **config_variants.TRAIN_ALIASES,
+}
+
+
+def get_config(arg: str | None = None):
   c = config_lib.base_config()
 
   c.task.name = "backcopy"
@@ -30,7 +72,8 @@ def get_config(variant: str | None = None):
   c.task.concentration = 1.0  # Dirichlet concentration of the bigram rows
   c.task.table_seed = 0  # draws the bigram table
 
-  _transformer.set_transformer(c.model)
+  c.model.name = "transformer"  # every field of TransformerConfig, with its default
+  c.model.update(config_variants.dataclass_fields_config(transformer.TransformerConfig))
   c.model.d_model = 64
   c.model.num_layers = 2
   c.model.num_heads = 2
@@ -50,18 +93,4 @@ def get_config(variant: str | None = None):
   c.eval.num_prompts = 256
   c.eval.batch_size = 256
 
-  variant = variant or "none"
-  if variant == "none":
-    pass
-  elif variant == "qk_norm":
-    c.model.qk_norm = True
-  elif variant == "sigma_reparam":
-    c.model.sigma_reparam = True
-  elif variant == "z_loss":
-    c.train.z_loss = 1e-4
-  elif variant == "softcap":
-    c.model.softcap = 30.0
-  else:
-    raise ValueError(f"config variant {variant!r}; allowed: none, qk_norm, sigma_reparam, "
-                     "z_loss, softcap")
-  return c
+  return config_variants.apply(c, arg, VARIANTS, ALIASES)

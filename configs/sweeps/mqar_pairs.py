@@ -13,18 +13,54 @@ room for K <= 32 (4K <= T). Results: WORKSPACE_NOTES.md, "MQAR".
   python -m icl.sweep --config=configs/sweeps/mqar_pairs.py --workdir=runs/mqar_pairs
   python -m icl.sweep --config=configs/sweeps/mqar_pairs.py:softmax --workdir=runs/mqar_pairs_sm
   python notebooks/tasks_mqar_pairs.py runs/mqar_pairs runs/mqar_pairs_sm
+  python -m icl.sweep --config=configs/sweeps/mqar_pairs.py:softmax,steps=4000 --workdir=runs/mp
+
+`--config=configs/sweeps/mqar_pairs.py:<items>` takes comma-separated items, applied in
+order (icl/config_variants.py): a variant name, or `alias=value` / `dotted.path=value`
+(the experiment's fields are under `base.`, e.g. `base.task.power_a=0.1`).
 
 Variants: default (linear, d_model in {8, 16, 32} x K in {2, 4, 8, 16, 32}), softmax
 (the reference: d_model 16, the same K), no_conv (the plain linear attention of
 configs/mqar.py:linear, 2 layers, width 32, no short convolution).
+Aliases: attention (base.model.attention), layers (base.model.num_layers), short_conv
+(base.model.short_conv), seq_len (base.task.seq_len), vocab (base.task.vocab_size),
+steps (base.train.num_steps), lr (base.train.lr), batch (base.train.batch_size),
+seeds (base.train.num_seeds).
 """
 
 import ml_collections
 
 from configs import mqar
+from icl import config_variants
 
 
-def get_config(variant: str | None = None):
+def _softmax(c):
+  c.base.model.attention = "softmax"
+  c.grid.model.d_model = [16]
+
+
+def _no_conv(c):
+  c.base.model.num_layers = 2
+  c.base.model.short_conv = 0
+  c.grid.model.d_model = [32]
+
+
+VARIANTS = {
+    "default": lambda c: None,
+    "softmax": _softmax,
+    "no_conv": _no_conv,
+}
+ALIASES = {
+    "attention": "base.model.attention",
+    "layers": "base.model.num_layers",
+    "short_conv": "base.model.short_conv",
+    "seq_len": "base.task.seq_len",
+    "vocab": "base.task.vocab_size",
+    **{alias: f"base.{path}" for alias, path in config_variants.TRAIN_ALIASES.items()},
+}
+
+
+def get_config(arg: str | None = None):
   c = ml_collections.ConfigDict()
   c.base = mqar.get_config("linear")
   c.base.task.seq_len = 128  # T
@@ -39,16 +75,4 @@ def get_config(variant: str | None = None):
   c.grid.task = ml_collections.ConfigDict()
   c.grid.task.num_pairs = [2, 4, 8, 16, 32]
 
-  variant = variant or "default"
-  if variant == "default":
-    pass
-  elif variant == "softmax":
-    c.base.model.attention = "softmax"
-    c.grid.model.d_model = [16]
-  elif variant == "no_conv":
-    c.base.model.num_layers = 2
-    c.base.model.short_conv = 0
-    c.grid.model.d_model = [32]
-  else:
-    raise ValueError(f"config variant {variant!r}; allowed: default, softmax, no_conv")
-  return c
+  return config_variants.apply(c, arg, VARIANTS, ALIASES)

@@ -14,7 +14,7 @@
 # # Figure 5: the reduced loss landscape and its three-stage dynamics
 #
 # With the four patterns, H heads reduce to 2H numbers (ω_h, μ_h), and the
-# approximate population loss is (spec, "Theory")
+# approximate population loss is (docs/regression.md, "Theory")
 #
 # L̃(ω, μ) = 1 + σ² − 2μᵀω + μᵀ[ωωᵀ + ((1+σ²)/L)·exp∘(d ωωᵀ)]μ.
 #

@@ -13,9 +13,9 @@
 # %% [markdown]
 # # Figure 6: two tasks in superposition, H = 3 versus H = 4
 #
-# Multi-task data (spec): d = 6, two 4-dimensional tasks sharing x and overlapping
-# on 2 coordinates (y1 = β1ᵀx[0:4], y2 = β2ᵀx[2:6]), tokens (x, y1, y2), two
-# outputs, L = 48. **Paper's claim.** With 2 < H < 2N = 4 heads, heads superpose
+# Multi-task data (docs/regression.md, "Multi-task (superposition)"): d = 6, two
+# 4-dimensional tasks sharing x and overlapping on 2 coordinates
+# (y1 = β1ᵀx[0:4], y2 = β2ᵀx[2:6]), tokens (x, y1, y2), two outputs, L = 48. **Paper's claim.** With 2 < H < 2N = 4 heads, heads superpose
 # the tasks (a head's OV vector reads both label slots); with H ≥ 2N each active head
 # serves one task (its OV vector reads one label slot and writes one output).
 

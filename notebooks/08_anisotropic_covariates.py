@@ -14,8 +14,8 @@
 # # Figure 8: anisotropic covariates — the learned KQ block versus Σ⁻¹
 #
 # Covariates x ~ N(0, Σ) with Σ_ij = ρ^|i−j|, ρ = 0.5 (d = 5, L = 40, σ² = 0.1).
-# **Paper's claim.** Multi-head attention then learns a *pre-conditioned* GD. The
-# spec's guess (not found in any source): the KQ block A_h = W_KQ^h[:d, :d]
+# **Paper's claim.** Multi-head attention then learns a *pre-conditioned* GD. Our
+# hypothesis (not found in any source): the KQ block A_h = W_KQ^h[:d, :d]
 # approaches a multiple of Σ⁻¹. The exactly optimal preconditioner of one-step GD
 # for this data is Γ* = ((1+1/L)Σ + (tr Σ + dσ²)/L · I)⁻¹ (theory/risks.py), which
 # lies between Σ⁻¹ and I. We compare the learned blocks with all three.

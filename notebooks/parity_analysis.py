@@ -1,7 +1,7 @@
 """Parity runs: the sparse-parity figure and step numbers, running-parity attention.
 
 Not a figure notebook (no number prefix, so the notebook tests skip it); a script
-that reads finished runs (spec shared/spec/tasks.md, "Parity"):
+that reads finished runs (docs/tasks.md, "Parity"):
 
   python notebooks/parity_analysis.py sparse  DIR [DIR ...]  # -> docs/figures/tasks_sparse_parity.png
   python notebooks/parity_analysis.py running DIR            # attention on the last N bits

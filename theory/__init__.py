@@ -1,9 +1,9 @@
 """Theory of in-context linear regression with (multi-head) attention, and of linear
 attention as an associative memory (MQAR).
 
-Plain jax.numpy, independent of models and training (house style rule 8). Spec:
-shared/spec/regression.md, "Theory" and "Targets"; shared/spec/tasks.md, "Associative
-recall". See theory/README.md for every formula, its assumptions and its source.
+Plain jax.numpy, independent of models and training (house style rule 8). See
+docs/regression.md, "Theory" and "Targets"; docs/tasks.md, "Associative recall: MQAR".
+See theory/README.md for every formula, its assumptions and its source.
 """
 
 from theory.associative_memory import crosstalk, hebbian_recall

@@ -1,6 +1,6 @@
 """Linear attention as an associative memory: crosstalk and recall with random embeddings.
 
-Spec: shared/spec/tasks.md, "Associative recall: MQAR". One linear-attention head
+See docs/tasks.md, "Associative recall: MQAR". One linear-attention head
 (identity features) that has read K key-value pairs holds M = Σ_i v_i k_iᵀ
 (d_v x d_k); reading key k_j returns
 

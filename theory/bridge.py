@@ -1,6 +1,6 @@
 """From trained attention weights to the reduced model's numbers (pure arrays).
 
-Spec: shared/spec/regression.md, "Model" (merged parameters) and "What emerges"
+See docs/regression.md, "Model" (merged parameters) and "What emerges"
 (the four patterns, dummy heads) (He, Pan, Chen, Yang, ICML 2025). No model code is
 imported: the caller passes the merged weights as arrays.
 """
@@ -14,7 +14,7 @@ from theory import reduced
 
 Array = jax.Array
 
-DUMMY_THRESHOLD = 0.7  # spec: heads with |diag A|_2 / |A|_F <= 0.7 are dummies
+DUMMY_THRESHOLD = 0.7  # paper: heads with |diag A|_2 / |A|_F <= 0.7 are dummies
 
 
 def reduced_params(w_kq: Array, w_ov: Array, d: int, L: int, s2: float,

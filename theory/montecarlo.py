@@ -1,6 +1,6 @@
 """Monte-Carlo risk of a predictor, with memory bounded by the batch size.
 
-Spec: shared/spec/regression.md, "Theory" (every closed form is checked against
+See docs/regression.md, "Theory" (every closed form is checked against
 this estimator) and "Training" (compare risks only on >= 2e4 fresh prompts).
 """
 

@@ -1,6 +1,6 @@
 """In-context predictors for linear regression, as pure functions of one prompt.
 
-Spec: shared/spec/regression.md, "Theory" (He, Pan, Chen, Yang, *In-Context Linear
+See docs/regression.md, "Theory" (He, Pan, Chen, Yang, *In-Context Linear
 Regression Demystified*, ICML 2025, arXiv 2503.12734).
 
 Every predictor has the signature
@@ -28,7 +28,7 @@ def ridge_predict(x: Array, y: Array, xq: Array, lam: float) -> Array:
   """Ridge regression: yhat = xq^T (X^T X + lam I)^{-1} X^T y.
 
   With lam = d * sigma^2 this is the Bayes posterior mean for beta ~ N(0, I/d)
-  (spec "Theory": Bayes-optimal predictor = ridge with lambda = d sigma^2).
+  (docs/regression.md, "Theory": Bayes-optimal predictor = ridge with lambda = d sigma^2).
 
   Args:
     x: [..., L, d] context covariates. y: [..., L] labels. xq: [..., d] query.
@@ -86,7 +86,7 @@ def debiased_gd_predict(x: Array, y: Array, xq: Array, eta: float) -> Array:
   """Debiased one-step GD: yhat = (eta/L) sum_l (y_l - ybar) x_l^T xq.
 
   The small-omega limit of a zero-sum (sum_h mu_h = 0) pair of softmax heads with
-  eta = sum_h mu_h omega_h (spec "Theory").
+  eta = sum_h mu_h omega_h (docs/regression.md, "Theory").
   """
   yc = y - jnp.mean(y, axis=-1, keepdims=True)
   return gd_predict(x, yc, xq, eta)
@@ -105,7 +105,7 @@ def kernel_predict(x: Array, y: Array, xq: Array, omega: Array, mu: Array) -> Ar
   """Multi-head softmax kernel estimator (the trained model with the four patterns).
 
   yhat = sum_h mu_h sum_l y_l softmax_l(omega_h x_l^T xq), the softmax over the L
-  context tokens only (spec "Theory", first bullet).
+  context tokens only (docs/regression.md, "Theory").
 
   Args:
     x: [..., L, d]. y: [..., L]. xq: [..., d].

@@ -1,6 +1,6 @@
 """Reduced model of multi-head softmax attention: loss, optima, and dynamics.
 
-Spec: shared/spec/regression.md, "Theory" (He, Pan, Chen, Yang, ICML 2025,
+See docs/regression.md, "Theory" (He, Pan, Chen, Yang, ICML 2025,
 arXiv 2503.12734). With the four emergent patterns the trained layer is the kernel
 estimator yhat = sum_h mu_h sum_l y_l softmax_l(omega_h x_l^T xq)
 (`theory.predictors.kernel_predict`), described by omega, mu in R^H. Data as in
@@ -110,11 +110,13 @@ def kernel_risk_first_order(omega: Array, mu: Array, d, L, s2) -> Array:
 
 def reduced_gd(omega0: Array, mu0: Array, d, L, s2, lr: float = 0.01,
                num_steps: int = 20_000) -> dict[str, Array]:
-  """Gradient descent on Ltilde/2 over (omega, mu) from a given init (spec "Theory").
+  """Gradient descent on Ltilde/2 over (omega, mu) from a given init.
+
+  The reduced dynamics of docs/regression.md, "Theory".
 
   theta_{t+1} = theta_t - lr * grad(Ltilde/2)(theta_t). With a small lr this is an
   Euler discretisation of gradient flow at time t = lr * step (`reduced_flow`).
-  The spec's init is omega = mu = (+1e-3, -1e-3) (sign(mu_h) = sign(omega_h),
+  The paper's init is omega = mu = (+1e-3, -1e-3) (sign(mu_h) = sign(omega_h),
   sum_h mu_h = 0), lr = 0.01; the zero-sum symmetry is preserved by the flow.
 
   Args:
@@ -153,7 +155,7 @@ def reduced_flow(omega0: Array, mu0: Array, d, L, s2, t_max: float,
 
 
 def stage_boundaries(traj: dict[str, Array], frac: float = 0.05) -> dict[str, int]:
-  """Splits a reduced trajectory into the spec's three stages.
+  """Splits a reduced trajectory into the paper's three stages.
 
   Stage 1 (slow symmetric growth): from step 0 until the loss has fallen by
   `frac` of its total drop (loss[0] - min loss). Stage 2 (fast drop): until the

@@ -1,6 +1,6 @@
 """Closed-form population risks of linear in-context predictors.
 
-Spec: shared/spec/regression.md, "Theory" and "Targets" (He, Pan, Chen, Yang,
+See docs/regression.md, "Theory" and "Targets" (He, Pan, Chen, Yang,
 ICML 2025). Unless a docstring says otherwise the data are
 
   beta ~ N(0, s^2 I_d / d) (s = prior_scale = 1 by default, so E|beta|^2 = 1),
@@ -31,7 +31,7 @@ def gd_risk(eta, d, L, s2, prior_scale=1.0):
 
   With g = (1/L) sum_l y_l x_l, E[g | beta] = beta and, by the Gaussian identity,
   E|g - beta|^2 = ((d + 1)|beta|^2 + d sigma^2)/L. Averaging over beta
-  (E|beta|^2 = s^2) gives the spec's formula (s = 1):
+  (E|beta|^2 = s^2) gives the paper's formula (s = 1):
 
     R(eta) = s2 + s^2 - 2 eta s^2 + eta^2 (s^2 (1 + (d+1)/L) + d s2 / L)
            = 1 + s2 - 2 eta + eta^2 (1 + (d + 1 + d s2)/L)        (s = 1).
@@ -111,7 +111,7 @@ def optimal_preconditioner(cov, L, s2, prior_scale=1.0):
   Zhang, Frei & Bartlett (2023, "Trained transformers learn linear models
   in-context", global minimiser). Those papers use beta ~ N(0, I), where the
   noise enters as tr Lam + s2; with our beta ~ N(0, s^2 I/d) it enters as
-  tr Lam + d s2 / s^2 (the spec's formula is the beta ~ N(0, I) one).
+  tr Lam + d s2 / s^2 (docs/regression.md, "Theory", states both forms).
   """
   d = cov.shape[-1]
   return jnp.linalg.inv((1 + 1 / L) * cov
@@ -137,10 +137,10 @@ def ridge_risk_proportional(d, L, s2):
 
     R = 1/2 [s2 + 1 - 1/xi + sqrt(4 s2 + (s2 + 1/xi - 1)^2)],
 
-  the Marchenko-Pastur limit of s2 + s2 E tr (X^T X + d s2 I)^{-1} (spec
-  "Theory"; includes the query noise). At finite d, L it is an approximation; the
-  exact value is `theory.montecarlo.bayes_risk_mc` (at d = 5, L = 40, s2 = 0.1
-  the gap is about 6e-4, see tests/theory/test_risks.py).
+  the Marchenko-Pastur limit of s2 + s2 E tr (X^T X + d s2 I)^{-1}
+  (docs/regression.md, "Theory"; includes the query noise). At finite d, L it is
+  an approximation; the exact value is `theory.montecarlo.bayes_risk_mc` (at d = 5,
+  L = 40, s2 = 0.1 the gap is about 4e-4, see tests/theory/test_risks.py).
   """
   inv_xi = L / d
   return 0.5 * (s2 + 1 - inv_xi + jnp.sqrt(4 * s2 + (s2 + inv_xi - 1) ** 2))

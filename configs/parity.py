@@ -1,6 +1,6 @@
 """Parity: in-context parity (main), sparse parity, running N-parity with curricula.
 
-Spec: shared/spec/tasks.md, "Parity".
+See docs/tasks.md, "Parity".
 
   python -m icl.train --config=configs/parity.py --workdir=runs/icparity
   python -m icl.train --config=configs/parity.py:sparse --workdir=runs/sparse
@@ -50,7 +50,7 @@ def _incontext(c):
   _reset(c, "incontext_parity", "one_layer")
   c.task.dim = 10  # n bits
   c.task.subset_size = 2  # k = |S|
-  c.task.context_len = 40  # m examples per prompt (spec: n, 2n or 4n)
+  c.task.context_len = 40  # m examples per prompt (the paper: n, 2n or 4n)
   c.task.heldout_frac = 0.5  # fraction of the C(n, k) functions never trained on
   c.task.split_seed = 0  # draws the train / held-out split
   c.task.loss_type = "squared"  # 'squared' or 'logistic' loss on the query

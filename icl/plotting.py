@@ -1,8 +1,8 @@
 """Figures as pure functions: data in, matplotlib Figure out (no I/O).
 
 `python -m icl.plot --workdir=DIR` (icl/plot.py) reads a work dir and saves these.
-Spec shared/spec/regression.md, "Figures a reproduction should produce" 1-4, plus the
-attention probes of shared/spec/tasks.md. With several seeds a curve is the mean
+See docs/regression.md, "Figures a reproduction should produce" 1-4, plus the
+attention probes of docs/tasks.md. With several seeds a curve is the mean
 with a +- one standard error band (the metrics' '/se' fields).
 """
 

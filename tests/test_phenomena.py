@@ -1,4 +1,4 @@
-"""The direction of each phenomenon of shared/spec/tasks.md, at tiny CPU sizes.
+"""The direction of each phenomenon of docs/tasks.md, at tiny CPU sizes.
 
 Every test trains in-process with `train_and_evaluate` (same seed and steps for the
 runs it compares) and asserts the sign of the effect. Where the metric is an average

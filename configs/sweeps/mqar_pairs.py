@@ -4,7 +4,7 @@ One linear-attention layer (identity features, one head, d_k = d_v = d_model) is
 associative memory M = Σ_i v_i k_iᵀ of size d_k x d_v; reading one key out of K stored
 pairs picks up crosstalk of relative size ~ (K-1)/d_k, so its accuracy should fall as K
 approaches d_k, later for a larger state, while softmax attention of the same width
-does not (shared/spec/tasks.md, "Associative recall: MQAR"). Every model here has a
+does not (docs/tasks.md, "Associative recall: MQAR"). Every model here has a
 short causal convolution on q, k, v (``model.short_conv = 4``, as in Based/DeltaNet):
 without it linear attention never binds a value to the key before it and sits at the
 1/K of guessing at every K (the ``no_conv`` variant; lab notes, MQAR). T = 128 leaves

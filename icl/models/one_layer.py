@@ -1,7 +1,7 @@
 """The paper's model: one layer of multi-head attention read out at the query.
 
 He, Pan, Chen, Yang, *In-Context Linear Regression Demystified* (ICML 2025); spec
-shared/spec/regression.md, "Model". With tokens z_l = (x_l, y_l) in R^D (D = d + N
+docs/regression.md, "Model". With tokens z_l = (x_l, y_l) in R^D (D = d + N
 label slots) and the query token z_q = (x_q, 0):
 
   yhat = sum_h O_h V_h Z softmax(Z^T K_h^T Q_h z_q / sqrt(D))
@@ -148,7 +148,7 @@ class OneLayerAttention(nnx.Module):
     return jnp.einsum("hni,bhsi->bsn", self.out[...], heads)
 
   def merged_weights(self) -> tuple[jax.Array, jax.Array]:
-    """Merged per-head weights (spec "Merged per-head parameters").
+    """Merged per-head weights (docs/regression.md, "Merged per-head parameters").
 
     Returns W_KQ [H, D, D] = K_h^T Q_h / sqrt(D) (rows: key coordinate, columns:
     query coordinate) and W_OV [H, D, N] = (O_h V_h)^T ([H, D] when N = 1).

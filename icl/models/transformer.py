@@ -1,6 +1,6 @@
 """A causal decoder transformer for the token tasks, with switchable attention.
 
-Spec: shared/spec/tasks.md, "The model family". tokens [B, T] -> logits [B, T, V]
+See docs/tasks.md, "The model family". tokens [B, T] -> logits [B, T, V]
 (or [B, T, N, V] for a task with N = ``task.output_heads`` > 1 output heads):
 
   h = E[tokens] (+ P[:T] for learned positions)

@@ -1,7 +1,7 @@
 """Head interventions at evaluation: ablate (zero) or scale a head's output, or clamp
 its attention to uniform, and report the loss change on fresh prompts.
 
-For the one-layer model (spec shared/spec/regression.md, "Model") head h contributes
+For the one-layer model (docs/regression.md, "Model") head h contributes
 O_h V_h Z softmax(.) to the prediction: zeroing O_h removes it, scaling O_h by c
 scales it, and zeroing Q_h makes its scores 0, i.e. its softmax attention uniform
 over the context. The functions act on a params dict (or the sub-dict at

@@ -1,7 +1,7 @@
 """Weight probes: merged per-head W_KQ / W_OV and the regression paper's pattern probes.
 
 He, Pan, Chen, Yang, *In-Context Linear Regression Demystified* (ICML 2025); spec
-shared/spec/regression.md, "Merged per-head parameters" and "What emerges". With
+docs/regression.md, "Merged per-head parameters" and "What emerges". With
 A_h = W_KQ^h[:d, :d] and v_h = W_OV^h:
 
   omega_h       mean(diag A_h)                      (pattern 1/2: A_h ~ omega_h I)

@@ -1,6 +1,6 @@
 """Bigram-backcopy (BB), generated on device from a fixed random bigram table.
 
-Spec: shared/spec/tasks.md, "Bigram-backcopy" (Guo et al., *Active-dormant attention
+See docs/tasks.md, "Bigram-backcopy" (Guo et al., *Active-dormant attention
 heads*, 2024, code GuoTianYu2000/Active-Dormant-Attention ``BBM/``). They take the
 bigram table of a text corpus; we draw one from `table_seed` on the host:
 

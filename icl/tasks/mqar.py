@@ -1,6 +1,6 @@
 """Multi-query associative recall (MQAR), generated on device.
 
-Spec: shared/spec/tasks.md, "Associative recall: MQAR" (Arora et al., *Zoology*,
+See docs/tasks.md, "Associative recall: MQAR" (Arora et al., *Zoology*,
 2023; checked against HazyResearch/zoology ``zoology/data/multiquery_ar.py``).
 
 Vocabulary V: keys from {1 .. V/2-1}, values from {V/2 .. V-1}, 0 is filler. Per

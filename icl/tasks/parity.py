@@ -1,6 +1,6 @@
 """Parity tasks: sparse parity, in-context parity, running N-parity.
 
-Spec: shared/spec/tasks.md, "Parity". Convention throughout: a bit b ∈ {0, 1} is the
+See docs/tasks.md, "Parity". Convention throughout: a bit b ∈ {0, 1} is the
 sign x = 1 - 2b ∈ {+1, -1}, so the parity label y = Π_{j∈S} x_j is +1 for an even
 number of ones and -1 for an odd one, and the 0/1 class is (1 - y)/2 = XOR_{j∈S} b_j.
 

@@ -1,6 +1,6 @@
 """In-context linear regression, generated on device.
 
-Spec: shared/spec/regression.md, "Data" (He, Pan, Chen, Yang, *In-Context Linear
+See docs/regression.md, "Data" (He, Pan, Chen, Yang, *In-Context Linear
 Regression Demystified*, ICML 2025).
 
 Per prompt: beta ~ N(prior_mean * 1, prior_scale^2 I_d / d), covariates
@@ -143,7 +143,7 @@ class RegressionTask(base.Task):
 class SuperpositionTask(base.Task):
   """Several regression tasks on overlapping coordinates of one shared x.
 
-  Spec: regression.md, "Multi-task (superposition)". With the defaults, d = 6,
+  See docs/regression.md, "Multi-task (superposition)". With the defaults, d = 6,
   y1 = beta1^T x[0:4], y2 = beta2^T x[2:6], beta_i ~ N(0, I_4), context noise std
   sqrt(noise_var * task_dim), noiseless query targets, tokens (x, y1, y2).
   """

@@ -12,7 +12,7 @@ NSE = 5
 
 
 def test_targets_near():
-  """spec "Targets": eta_inf, Ltilde_inf, single-head mu*, Ltilde*."""
+  """docs/regression.md, "Targets": eta_inf, Ltilde_inf, single-head mu*, Ltilde*."""
   eta, loss = theory.pair_limit(5, 40, 0.1)
   assert round(eta, 3) == 0.879 and round(loss, 3) == 0.221
   w, mu, loss1 = theory.single_head_optimum(5, 40, 0.1)
@@ -51,7 +51,7 @@ def test_pair_limit(d, L, s2):
 
 
 def test_reduced_dynamics_three_stages():
-  """GD on Ltilde/2 from omega = mu = (1e-3, -1e-3), lr 0.01 (spec "Theory")."""
+  """GD on Ltilde/2 from omega = mu = (1e-3, -1e-3), lr 0.01 (docs/regression.md, "Theory")."""
   d, L, s2 = 5, 40, 0.1
   eta_inf, loss_inf = theory.pair_limit(d, L, s2)
   init = jnp.array([1e-3, -1e-3])
@@ -140,7 +140,7 @@ def test_kernel_single_head_optimum(mc_setting):
   if d == 5:
     assert 0.02 < mean - loss < 0.06
     assert mean < r1 - 0.1
-    assert abs(mean - 0.41) < 0.01  # spec: trained H = 1 test MSE ~ 0.41
+    assert abs(mean - 0.41) < 0.01  # the paper: trained H = 1 test MSE ~ 0.41
   else:
     _check(mc_setting, "kernel_single_opt", r1)
 

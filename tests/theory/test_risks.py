@@ -1,4 +1,4 @@
-"""Closed-form risks (theory/risks.py) against Monte Carlo and the spec's targets."""
+"""Closed-form risks (theory/risks.py) against Monte Carlo and the targets of docs/regression.md."""
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +37,7 @@ def test_debiased_gd_risk(mc_setting):
 
 
 def test_linear_attention_opt_is_gd_opt(mc_setting):
-  """The ZFB/Ahn optimum and the spec's eta* are the same number and exact."""
+  """The ZFB/Ahn optimum and the paper's eta* are the same number and exact."""
   d, L, s2 = (mc_setting["setting"][k] for k in ("d", "L", "s2"))
   assert theory.linear_attention_opt_step(d, L, s2) == pytest.approx(
       theory.gd_opt_step(d, L, s2), rel=1e-12)
@@ -66,7 +66,7 @@ def test_bayes_beats_gd(mc_setting):
 
 
 def test_targets_near(mc_near):
-  """spec "Targets" at d=5, L=40, s2=0.1."""
+  """docs/regression.md, "Targets", at d=5, L=40, s2=0.1."""
   d, L, s2 = 5, 40, 0.1
   assert abs(mc_near["mean"]["bayes"] - 0.114) < 0.003
   assert round(float(theory.gd_opt_step(d, L, s2)), 3) == 0.860

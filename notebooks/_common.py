@@ -11,7 +11,7 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402,F401  (re-exported to the notebooks)
 
 QUICK = os.environ.get("ICL_NOTEBOOK_QUICK", "0") == "1"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) if "__file__" in globals() \

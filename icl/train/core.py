@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from icl import config_lib, losses, models, probes
+from icl import config_lib, losses, probes
 from icl.probes import recording as probes_lib
 from icl.train import faults, optim
 from icl.train import sharding

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import importlib
+import math
 import os
 
 from benchmarks import harness
@@ -51,15 +52,16 @@ def vmapped_seeds(s: Settings, results: dict) -> list[dict]:
 
 @register("probes")
 def probes(s: Settings, results: dict) -> dict:
-  """The default config (probes every config.probes.every steps) vs probes off."""
+  """The default config's chunk with probes every config.probes.every steps vs the
+  plain chunk (the tiny mode's short blocks probe every gcd(every, steps))."""
   del results
-  on, off = harness.config_for(2), harness.config_for(2)
-  off.probes.every = 0
-  cases = {"probes on": harness.IclCase(on, s.steps),
-           "probes off": harness.IclCase(off, s.steps)}
+  config = harness.config_for(2)
+  every = math.gcd(config.probes.every, s.steps)  # must divide the chunk
+  cases = {"probes on": harness.IclCase(config, s.steps, probe_every=every),
+           "probes off": harness.icl_case(2, "softmax", 1, s.steps)}
   best = harness.interleaved({n: c.block for n, c in cases.items()}, s.repeats)
   on_s, off_s = s.steps / best["probes on"], s.steps / best["probes off"]
-  return {"status": "measured", "every": on.probes.every, "on_steps_per_s": on_s,
+  return {"status": "measured", "every": every, "on_steps_per_s": on_s,
           "off_steps_per_s": off_s, "overhead": off_s / on_s - 1.0}
 
 

@@ -18,6 +18,10 @@ seeds; the sampler alone; probes on/off; the larger token models; achieved FLOP/
 against a measured matmul peak; compile time and the wall time of a cold
 `python -m icl.train` to eval MSE <= 0.25. A section that raises is recorded as an
 error in both files and the command exits with status 1.
+
+Other tools here: `benchmarks.seed_scaling` and `benchmarks.probe_cost` (the
+seeds and probes measurements with free batch, H, cadence; same harness) and
+`benchmarks.fault_injection` (a reliability check, not a benchmark).
 """
 
 from __future__ import annotations

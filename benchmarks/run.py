@@ -109,17 +109,22 @@ def run(quick: bool, out_dir: str, steps: int = 0, repeats: int = 0,
   return results
 
 
-def main(argv):
-  del argv
-  r = run(FLAGS.quick, FLAGS.out, FLAGS.steps, FLAGS.repeats, FLAGS.torch,
-          FLAGS.torch_compile, FLAGS.cold_start, FLAGS.notes, FLAGS.sections)
-  for a, b, c in r["targets"]:
+def summarize(results: dict, out_dir: str) -> int:
+  """Prints the targets and any failed sections; returns the exit status."""
+  for a, b, c in results["targets"]:
     print(f"{a}: {b} ({c})")
-  print(f"wrote {os.path.join(FLAGS.out, 'RESULTS.md')} in {r['wall_s']:.0f} s")
-  failed = report.failed_sections(r)
+  print(f"wrote {os.path.join(out_dir, 'RESULTS.md')} in {results['wall_s']:.0f} s")
+  failed = report.failed_sections(results)
   if failed:
     print(f"failed sections: {', '.join(failed)} (see RESULTS.md)", file=sys.stderr)
-    sys.exit(1)
+  return 1 if failed else 0
+
+
+def main(argv):
+  del argv
+  results = run(FLAGS.quick, FLAGS.out, FLAGS.steps, FLAGS.repeats, FLAGS.torch,
+                FLAGS.torch_compile, FLAGS.cold_start, FLAGS.notes, FLAGS.sections)
+  sys.exit(summarize(results, FLAGS.out))
 
 
 if __name__ == "__main__":

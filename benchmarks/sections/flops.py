@@ -37,10 +37,11 @@ def xla_flops_per_step(heads: int) -> float:
 @register("flops")
 def achieved_flops(s: Settings, results: dict) -> dict:
   """Needs results["icl"] (the softmax rows' steps/s)."""
+  icl_rows = required(results, "icl")
   n = 512 if s.quick else 1024
   peak = matmul_peak(n, 5 if s.quick else 20)
   rows = []
-  for r in required(results, "icl"):
+  for r in icl_rows:
     if r["attention"] != "softmax":
       continue
     xla, model = xla_flops_per_step(r["heads"]), analytic_flops_per_step(r["heads"])

@@ -2,45 +2,44 @@
 
   python -m benchmarks.probe_cost [--heads=2] [--steps=1000] [--every=1000] [--repeats=3]
 
-Times `core.train_chunk` as the trainer calls it with the default config: a chunk
-of train.log_every steps with probes every `--every` steps inside the scan (and the
+Times `core.train_chunk` as the trainer calls it: a chunk of `--steps` steps with
+probes every `--every` steps inside the scan (and, as a third variant, the
 per-step W_KQ / W_OV recording that snapshot chunks use), against the plain chunk.
-Runs alternate (off, on, snapshots) so that load drift on a shared machine hits all
-three alike; the best of `--repeats` is reported, as a ratio to the plain chunk.
+Unlike the "probes" section of `python -m benchmarks.run`, H, the cadence and the
+snapshot variant are free; the measuring is the same (benchmarks/harness.py: the
+variants' blocks interleaved, the best of `--repeats`), reported as a ratio to the
+plain chunk.
 """
 
 from __future__ import annotations
 
-import time
-
 import jax
 from absl import app, flags
 
-from configs.regression import get_config
-from icl.train import core
+from benchmarks import harness
 
-flags.DEFINE_integer("heads", 2, "Number of heads.")
-flags.DEFINE_integer("steps", 1000, "Steps per timed chunk.")
-flags.DEFINE_integer("every", 1000, "Probe interval (the default config's probes.every).")
-flags.DEFINE_integer("repeats", 3, "Timed chunks per variant (the best is reported).")
 FLAGS = flags.FLAGS
 
+# name: (probes every --every steps, per-step weight snapshots)
+VARIANTS = {"off": (False, False), "probes": (True, False),
+            "probes+snapshots": (True, True)}
 
-def measure(num_heads: int, steps: int, every: int, repeats: int) -> dict:
-  config = get_config()
-  config.model.num_heads = num_heads
-  exp = core.Experiment.from_config(config)
-  init_keys, data_keys = core.seed_keys(config)
-  states = core.init_states(exp, init_keys)
-  variants = {"off": {}, "probes": {"probe_every": every},
-              "probes+snapshots": {"probe_every": every, "snapshots": True}}
-  best = {name: float("inf") for name in variants}
-  for _ in range(repeats + 1):  # the first round compiles
-    for name, kwargs in variants.items():
-      t0 = time.perf_counter()
-      states, metrics = core.train_chunk(exp, states, data_keys, steps, **kwargs)
-      jax.block_until_ready(metrics)
-      best[name] = min(best[name], time.perf_counter() - t0) if _ else float("inf")
+
+def define_flags() -> None:
+  """Command-line flags, defined only when run as a program."""
+  flags.DEFINE_integer("heads", 2, "Number of heads.")
+  flags.DEFINE_integer("steps", 1000, "Steps per timed chunk.")
+  flags.DEFINE_integer("every", 1000, "Probe interval (must divide --steps).")
+  flags.DEFINE_integer("repeats", 3, "Timed chunks per variant (the best is reported).")
+
+
+def measure(num_heads: int, steps: int, every: int, repeats: int) -> dict[str, float]:
+  """{variant: steps/s} for the plain chunk, probes, probes + snapshots."""
+  config = harness.config_for(num_heads)
+  cases = {name: harness.IclCase(config, steps, probe_every=every if probes else 0,
+                                 snapshots=snapshots)
+           for name, (probes, snapshots) in VARIANTS.items()}
+  best = harness.interleaved({n: c.block for n, c in cases.items()}, repeats)
   return {name: steps / t for name, t in best.items()}
 
 
@@ -54,4 +53,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

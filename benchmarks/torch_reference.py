@@ -8,15 +8,14 @@ Adam(lr=1e-3), batch 256, fresh data drawn with torch on the CPU every step.
 Same mathematics as `icl.models.one_layer` (spec shared/spec/regression.md, "Model").
 
 Needs the optional extra ``pip install -e ".[bench]"`` (torch==2.13.0, CPU build).
+Timed by `benchmarks.harness.TorchCase` in the baselines section:
 
-  python -m benchmarks.torch_reference [--heads=2] [--steps=300] [--compile]
+  python -m benchmarks.run --sections=baselines
 """
 
 from __future__ import annotations
 
 import math
-import os
-import time
 
 import torch
 from torch import nn
@@ -72,57 +71,3 @@ def make_step(model: nn.Module, optimizer: torch.optim.Optimizer):
     optimizer.step()
     return loss
   return step
-
-
-def steps_per_second(num_heads: int = 2, attention: str = "softmax", steps: int = 300,
-                     repeats: int = 3, compile: bool = False, seed: int = 0,
-                     batch_size: int = 256, threads: int | None = None) -> dict:
-  """Best-of-`repeats` steps/s of the eager (or torch.compile'd) loop; the first
-  (warm-up/compile) block's wall time is returned as `first_s`. `threads` defaults
-  to the core count (on a busy machine 1 thread can be much faster: OpenMP workers
-  spin while they wait for a core)."""
-  torch.set_num_threads(threads or os.cpu_count() or 1)
-  torch.manual_seed(seed)
-  gen = torch.Generator().manual_seed(seed)
-  model = OneLayerAttention(num_heads=num_heads, attention=attention)
-  optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-  fwd_bwd = make_step(model, optimizer)
-  if compile:
-    model.forward = torch.compile(model.forward)
-
-  def block(n):
-    loss = None
-    for _ in range(n):
-      loss = fwd_bwd(*sample(batch_size, generator=gen))
-    return float(loss.detach())
-
-  t0 = time.perf_counter()
-  block(5)
-  first = time.perf_counter() - t0
-  best, loss = float("inf"), None
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    loss = block(steps)
-    best = min(best, time.perf_counter() - t0)
-  return {"heads": num_heads, "attention": attention, "compile": compile,
-          "steps_per_s": steps / best, "first_s": first, "loss": loss,
-          "threads": torch.get_num_threads()}
-
-
-def main():
-  import argparse
-  parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--heads", default="1,2,8")
-  parser.add_argument("--steps", type=int, default=300)
-  parser.add_argument("--compile", action="store_true")
-  parser.add_argument("--threads", type=int, default=0, help="0: the core count")
-  args = parser.parse_args()
-  print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-  for h in map(int, args.heads.split(",")):
-    r = steps_per_second(h, steps=args.steps, compile=args.compile,
-                         threads=args.threads or None)
-    print(f"H={h}: {r['steps_per_s']:,.0f} steps/s (first 5 steps {r['first_s']:.1f}s)")
-
-
-if __name__ == "__main__":
-  main()

@@ -1,0 +1,20 @@
+"""The benchmark sections, registered by name (see registry.py), and their run order.
+
+  training.py   icl (default path), seeds (vmapped), probes, models (token models)
+  baselines.py  icl vs a Python loop vs PyTorch
+  sampler.py    the batch sampler alone, per bit generator
+  flops.py      achieved FLOP/s against a matmul peak (reads the icl rows)
+  startup.py    time to first step and cold start (full mode only)
+"""
+
+from benchmarks.sections import baselines, flops, sampler, startup, training  # noqa: F401 (register)
+from benchmarks.sections.registry import (SECTIONS, Section, Settings, is_error,
+                                          register, run_section)
+
+# The run order: baselines reuse the icl cases, flops reads the icl rows.
+ORDER = ("icl", "baselines", "seeds", "sampler", "probes", "models", "flops", "ttfs",
+         "cold_start")
+assert set(ORDER) == set(SECTIONS), (ORDER, list(SECTIONS))
+
+__all__ = ["ORDER", "SECTIONS", "Section", "Settings", "is_error", "register",
+           "run_section"]

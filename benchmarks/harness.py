@@ -78,7 +78,7 @@ class IclCase:
     self.kwargs = {k: v for k, v in (("probe_every", probe_every),
                                      ("snapshots", snapshots)) if v}
     self.exp = core.Experiment.from_config(config)
-    init_keys, self.data_keys = sharding.put_models(core.seed_keys(config), config)
+    init_keys, self.data_keys = sharding.put_models(core.seed_keys(config), self.exp.spec)
     self.states = core.init_states(self.exp, init_keys)
     jax.block_until_ready(self.states)
     self.init_s = time.perf_counter() - t0

@@ -5,7 +5,7 @@ per-head Q, K, V as ``nn.Linear(D, D*H, bias=False)``, the output projection
 ``nn.Linear(D*H, 1, bias=False)``, scores scaled by 1/sqrt(D), the softmax over the L
 context tokens only (the query does not attend to itself), PyTorch's default init,
 Adam(lr=1e-3), batch 256, fresh data drawn with torch on the CPU every step.
-Same mathematics as `icl.models.one_layer` (spec shared/spec/regression.md, "Model").
+Same mathematics as `icl.models.one_layer` (docs/regression.md, "Model").
 
 Needs the optional extra ``pip install -e ".[bench]"`` (torch==2.13.0, CPU build).
 Timed by `benchmarks.harness.TorchCase` in the baselines section:

@@ -25,6 +25,7 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 
 from icl import models, tasks
 from icl.workdir import flatten
@@ -66,6 +67,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.ckpt_every = 5_000  # steps between checkpoints (multiple of log_every)
   c.train.keep_ckpts = 3  # checkpoints kept on disk
   c.train.skip_nonfinite = False  # drop a step whose loss/grads are non-finite (else stop)
+  c.train.divergence_factor = 100.0  # stop (exit 3) when a seed's training loss exceeds
+  #   this multiple of the task's trivial loss (or of its first chunk's loss); 0 = off
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_prompts = 20_000  # fresh prompts per evaluation
@@ -111,6 +114,7 @@ class TrainSpec:
   ckpt_every: int = 5_000
   keep_ckpts: int = 3
   skip_nonfinite: bool = False
+  divergence_factor: float = 100.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +235,7 @@ class Spec:
 # Fields that may change between a run (or a sweep dir) and its resumption.
 RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
                     "train.ckpt_every", "train.keep_ckpts", "train.skip_nonfinite",
-                    "overwrite", "probes.every", "probes.num_prompts", "probes.snapshots")
+                    "train.divergence_factor", "overwrite", "probes.every", "probes.num_prompts", "probes.snapshots")
 
 
 # --- validation -------------------------------------------------------------------
@@ -273,6 +277,8 @@ RULES = (
     ("train.ckpt_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.keep_ckpts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.skip_nonfinite", lambda v: isinstance(v, bool), "True or False"),
+    ("train.divergence_factor", lambda v: _is_num(v) and (v == 0 or v > 1),
+     "0 (off) or a number > 1"),
     ("eval.num_prompts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("eval.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("probes.every", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = off)"),
@@ -304,13 +310,19 @@ def _get(config, path: str):
 def differing_fields(stored: dict, current: dict, ignore=()) -> dict[str, tuple]:
   """{flattened key ("model.d_model"): (stored value, current value)} for the values
   that differ, in key order, less `ignore`.
-  A model field missing on one side (e.g. added to the model after `stored` was
-  written) counts as the model's default (``models.model_defaults``)."""
+  A field missing on one side (added to the model, or to train/eval/probes, after
+  `stored` was written) counts as its default (``models.model_defaults``, the
+  TrainSpec / EvalSpec / ProbeSpec defaults)."""
   stored, current = dict(stored), dict(current)
   name = current.get("model.name")
-  for field, default in (models.model_defaults(name) if name in models.MODELS else {}).items():
-    stored.setdefault(f"model.{field}", default)
-    current.setdefault(f"model.{field}", default)
+  defaults = {f"model.{k}": v for k, v in
+              (models.model_defaults(name) if name in models.MODELS else {}).items()}
+  for section, cls in (("train", TrainSpec), ("probes", ProbeSpec)):
+    defaults.update({f"{section}.{f.name}": f.default for f in dataclasses.fields(cls)})
+  for key, default in defaults.items():
+    if key in stored or key in current:
+      stored.setdefault(key, default)
+      current.setdefault(key, default)
   return {k: (stored.get(k), current.get(k)) for k in sorted(set(stored) | set(current))
           if k not in ignore and stored.get(k) != current.get(k)}
 
@@ -376,6 +388,23 @@ def _typed(cls, section: str, values: dict):
   return cls(**values)
 
 
+def _fit_cadences(train: TrainSpec, probes: ProbeSpec) -> tuple[TrainSpec, ProbeSpec]:
+  """A run shorter than a cadence gets the cadence clamped to its length (one log
+  line), so any config runs with a small train.num_steps: log_every to num_steps,
+  probes.every to the longest allowed interval <= num_steps. eval_every and
+  ckpt_every need no clamp (a run always evaluates and saves at its last step)."""
+  n = train.num_steps
+  if train.log_every > n:
+    logging.info("train.log_every=%d > train.num_steps=%d: using %d", train.log_every,
+                 n, n)
+    train = dataclasses.replace(train, log_every=n)
+  if probes.every > n:
+    every = n if (n % train.log_every == 0 or train.log_every % n == 0) else train.log_every
+    logging.info("probes.every=%d > train.num_steps=%d: using %d", probes.every, n, every)
+    probes = dataclasses.replace(probes, every=every)
+  return train, probes
+
+
 def resolve(config, check_devices: bool = True) -> Spec:
   """The typed `Spec` of a ConfigDict, or ConfigError (one line: field, value,
   allowed) for a bad config.
@@ -414,6 +443,8 @@ def resolve(config, check_devices: bool = True) -> Spec:
   except (TypeError, ValueError) as e:
     raise ConfigError(" ".join(str(e).split())) from None
   train = _typed(TrainSpec, "train", dict(config.train))
+  if train.log_every > train.num_steps:
+    train, _ = _fit_cadences(train, ProbeSpec(every=0))
   for name in ("eval_every", "ckpt_every"):
     every = getattr(train, name)
     _check(every % train.log_every == 0 or every >= train.num_steps, f"train.{name}",
@@ -423,6 +454,7 @@ def resolve(config, check_devices: bool = True) -> Spec:
     _check(train.batch_size % devices == 0, "train.batch_size", train.batch_size,
            f"a multiple of the number of devices ({devices})")
   probes = _typed(ProbeSpec, "probes", dict(config.get("probes") or {"every": 0}))
+  train, probes = _fit_cadences(train, probes)
   if probes.every:
     _check(probes.every <= train.num_steps, "probes.every", probes.every,
            f"0 (off) or at most train.num_steps={train.num_steps}")

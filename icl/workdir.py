@@ -7,6 +7,7 @@
   <workdir>/checkpoints.corrupt/  unreadable checkpoints moved aside on resume
   <workdir>/eval.json       written by `python -m icl.evaluate`
   <workdir>/DONE            written when training reached train.num_steps
+  <workdir>/.lock           held (an OS file lock) by the process training the run
 
 With several seeds (train.num_seeds = S > 1), a metric "m" is written as the mean
 over seeds, "m/se" its standard error and "m/seeds" the list of per-seed values
@@ -30,8 +31,82 @@ EVAL = "eval.json"
 DONE = "DONE"
 
 
+LOCK = ".lock"
+
+
 class WorkdirError(RuntimeError):
   """A work directory is missing, empty or not an icl run (one-line message)."""
+
+
+class WorkdirBusy(WorkdirError):
+  """Another live process is training in this work directory (one-line message)."""
+
+
+def _lock_owner(path: str) -> str:
+  try:
+    with open(path) as f:
+      return f.read().strip() or "unknown"
+  except OSError:
+    return "unknown"
+
+
+class Lock:
+  """An exclusive OS lock (``flock``) on ``<workdir>/.lock`` for the life of a run.
+
+  The kernel releases it when the process exits in any way (a crash, SIGKILL), so a
+  lock file left by a dead process is stale by construction and the next run takes
+  it; the file's text (pid, host, start time) only names the owner in the error.
+  Readers (icl.evaluate, icl.plot) never take it. Use as a context manager.
+  """
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, LOCK)
+    self.fd: int | None = None
+
+  def acquire(self) -> "Lock":
+    import fcntl
+    import socket
+    import time
+    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      os.close(fd)
+      raise WorkdirBusy(
+          f"work dir {os.path.dirname(self.path)!r} is in use by another run "
+          f"({_lock_owner(self.path)}); wait for it, stop it, or use another "
+          "--workdir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+    os.fsync(fd)
+    self.fd = fd
+    return self
+
+  def release(self) -> None:
+    if self.fd is not None:
+      import fcntl
+      fcntl.flock(self.fd, fcntl.LOCK_UN)
+      os.close(self.fd)
+      self.fd = None
+
+  def __enter__(self) -> "Lock":
+    return self.acquire()
+
+  def __exit__(self, *exc) -> None:
+    self.release()
+
+
+def is_busy(workdir: str) -> bool:
+  """True when a live process holds the work dir's lock (checked without taking it
+  for longer than the check)."""
+  if not os.path.exists(os.path.join(workdir, LOCK)):
+    return False
+  try:
+    Lock(workdir).acquire().release()
+  except WorkdirBusy:
+    return True
+  return False
 
 
 def write_config(workdir: str, config) -> None:

@@ -18,7 +18,7 @@ def load_run(workdir: str, step: int | None = None):
   except (AttributeError, KeyError) as e:  # a foreign or truncated config.json
     raise workdir_lib.WorkdirError(
         f"{workdir}/{workdir_lib.CONFIG} lacks a field ({e}): not an icl run") from None
-  ckpt = checkpoint_lib.Checkpointer(workdir, keep=spec.train.keep_ckpts)
+  ckpt = checkpoint_lib.Checkpointer(workdir, keep=spec.train.keep_ckpts, read_only=True)
   if ckpt.latest_step() is None:
     raise workdir_lib.WorkdirError(f"work dir {workdir!r} has no checkpoint yet")
   exp = core.Experiment.from_config(spec)

@@ -50,6 +50,10 @@ def main(argv):
     for p in points:
       if p not in todo:
         report(p.name, "already done, skipped")
+    busy = [p for p in todo if workdir_lib.is_busy(p.workdir)]
+    for p in busy:  # another process trains it (a sweep relaunched, two terminals)
+      report(p.name, "running in another process, skipped")
+    todo = [p for p in todo if p not in busy]
     if FLAGS.dry_run:
       for p in todo:
         report(p.name, "to run")
@@ -63,7 +67,8 @@ def main(argv):
   except (grid.SweepError, config_lib.ConfigError, workdir_lib.WorkdirError) as e:
     cli.fail(str(e))
   failed = [name for name, error in errors.items() if error]
-  done = len(points) - len(todo) if FLAGS.dry_run else len(points) - len(failed)
+  done = (len(points) - len(todo) if FLAGS.dry_run
+          else len(points) - len(failed) - len(busy))
   print(f"[sweep] {done}/{len(points)} points finished; summary: {path}", file=sys.stderr)
   if failed:
     print(f"[sweep] failed: {', '.join(failed)} (rerun the command to retry them)",

@@ -40,10 +40,14 @@ def checksum(states: Any) -> str:
 class Checkpointer:
   """Save/restore the multi-seed training state under ``<workdir>/checkpoints``."""
 
-  def __init__(self, workdir: str, keep: int = 3):
+  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
+    """`read_only`: a reader next to a live run (icl.evaluate): creates nothing and
+    never moves an unreadable checkpoint aside (it may be one being written)."""
     self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    self.read_only = read_only
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, enable_async_checkpointing=False)
+        max_to_keep=keep, create=not read_only, enable_async_checkpointing=False,
+        read_only=read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
   def steps(self) -> list[int]:
@@ -66,6 +70,8 @@ class Checkpointer:
     `step=None`: the latest readable checkpoint, falling back past corrupt ones.
     """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    if self.read_only and step is None:
+      return self._restore_latest_live(abstract)
     candidates = [step] if step is not None else sorted(self.steps(), reverse=True)
     for i, candidate in enumerate(candidates):
       try:
@@ -81,7 +87,8 @@ class Checkpointer:
             candidate, self.directory, reason,
             f"falling back to step {after}" if after is not None
             else "no earlier checkpoint")
-        self._move_aside(candidate)
+        if not self.read_only:
+          self._move_aside(candidate)
         continue
       logging.info("Restored checkpoint at step %d from %s", candidate, self.directory)
       return candidate, state
@@ -89,6 +96,23 @@ class Checkpointer:
         f"no readable checkpoint in {self.directory} (corrupt ones were moved to "
         f"{self.directory}.corrupt); delete the work dir or use another --workdir "
         "to start from step 0")
+
+  def _restore_latest_live(self, abstract: Any, attempts: int = 20) -> tuple[int, Any]:
+    """The newest checkpoint of a run that may be training right now: the trainer
+    deletes old steps (train.keep_ckpts) while we read, so a step that vanished is
+    retried with the newest one on disk; nothing is moved aside."""
+    error = None
+    for _ in range(attempts):
+      self.manager.reload()
+      latest = self.manager.latest_step()
+      if latest is None:
+        break
+      try:
+        return latest, self._restore_verified(latest, abstract)
+      except Exception as e:  # noqa: BLE001 - deleted under us or being written
+        error = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+    raise CheckpointError(f"no readable checkpoint in {self.directory}"
+                          + (f" ({error})" if error else ""))
 
   def _restore_verified(self, step: int, abstract: Any) -> Any:
     restored = self.manager.restore(

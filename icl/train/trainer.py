@@ -25,7 +25,7 @@ from absl import logging
 from icl import config_lib, records
 from icl import workdir as workdir_lib
 from icl.train import checkpoint as checkpoint_lib
-from icl.train import core, faults, recorder as recorder_lib
+from icl.train import core, faults, memory, recorder as recorder_lib
 from icl.train import sharding
 
 # Per-step diagnostics of the training record, reduced over a chunk: the learning
@@ -113,6 +113,47 @@ def check_finite(states, metrics, start: int, ckpt) -> np.ndarray:
   return np.where(skipped, np.nan, losses)
 
 
+def _kept(ckpt) -> str:
+  last = ckpt.latest_step()
+  return ("no checkpoint yet" if last is None else
+          f"last good checkpoint: step {last} in {ckpt.directory} (kept)")
+
+
+def _model_name(spec: config_lib.Spec, m: int) -> str:
+  """'seed 3' (or 'seed 3 of lr=0.1' with an in-program sweep) for model m."""
+  seed = f"seed {spec.seed + m % spec.train.num_seeds}"
+  labels = spec.sweep.labels
+  return f"{seed} of {labels[m // spec.train.num_seeds]}" if labels else seed
+
+
+def loss_scale(spec: config_lib.Spec, losses: np.ndarray) -> np.ndarray:
+  """Per model [M], the loss a run diverges against: the task's trivial loss, or,
+  for a task without one, the first chunk's loss."""
+  trivial = spec.task.trivial_loss()
+  if trivial:
+    return np.full(losses.shape[0], float(trivial))
+  return np.abs(np.nanmean(losses, axis=1))
+
+
+def check_size(spec: config_lib.Spec, losses: np.ndarray, scale: np.ndarray,
+               start: int, ckpt) -> None:
+  """Raises Diverged when a model's chunk-mean training loss exceeds
+  train.divergence_factor x its scale (`loss_scale`): a finite explosion."""
+  factor = spec.train.divergence_factor
+  if not factor:
+    return
+  chunk = np.nanmean(losses, axis=1)  # [M]
+  bad = np.flatnonzero(chunk > factor * scale)
+  if bad.size:
+    m = int(bad[0])
+    others = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+    raise faults.Diverged(
+        f"training loss {chunk[m]:.3g} of {_model_name(spec, m)}{others} over steps "
+        f"{start + 1}-{start + losses.shape[1]} exceeds train.divergence_factor="
+        f"{factor:g} x {scale[m]:.3g} (the task's trivial loss); stopped before "
+        f"saving, {_kept(ckpt)}; lower train.lr or raise train.divergence_factor")
+
+
 def evaluate_states(exp: core.Experiment, states) -> dict:
   """eval_loss (+ task metrics) of every model at the training context length."""
   spec = exp.spec
@@ -142,17 +183,28 @@ def train_and_evaluate(config, workdir: str) -> dict:
   `config`: a ConfigDict (resolved and validated here, before anything compiles) or
   a resolved `config_lib.Spec`. Raises config_lib.ConfigError for a bad config,
   faults.Preempted after a SIGTERM/SIGINT (checkpointed; rerun to resume) and
-  faults.Diverged on a non-finite loss or parameter."""
+  faults.Diverged on a non-finite or exploding loss, workdir.WorkdirBusy when
+  another live process trains in `workdir`."""
   spec = config_lib.resolve(config)
-  with faults.StopSignals() as stop:
-    return _train_and_evaluate(spec, workdir, stop)
+  prepare_workdir(workdir, spec)
+  # One process per work dir: process 0 holds the lock (multi-host: the others
+  # only compute and write nothing).
+  lock = workdir_lib.Lock(workdir) if sharding.is_primary() else None
+  if lock is not None:
+    lock.acquire()
+  try:
+    with faults.StopSignals() as stop:
+      return _train_and_evaluate(spec, workdir, stop)
+  finally:
+    if lock is not None:
+      lock.release()
 
 
 def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
                         stop: faults.StopSignals) -> dict:
-  prepare_workdir(workdir, spec)
   exp = core.Experiment.from_config(spec)
   train = spec.train
+  memory.check(exp, spec)  # before anything compiles
 
   init_keys, data_keys = sharding.put_models(core.seed_keys(spec), spec)
   states = core.init_states(exp, init_keys)
@@ -172,12 +224,14 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
   progress = Progress(start, train.num_steps)
   recorder = recorder_lib.Recorder(exp.probe_context(), spec, workdir)
   recorder.start(start, states)
-  step, final = start, {}
+  step, final, scale = start, {}, None
   while step < train.num_steps and not stop.received:
     n = min(train.log_every, train.num_steps - step)
     probe_args = recorder.chunk_args(step, n)
     states, metrics = core.train_chunk(exp, states, data_keys, n, **probe_args)
     losses = check_finite(states, metrics, step, ckpt)  # before any save
+    scale = loss_scale(spec, losses) if scale is None else scale
+    check_size(spec, losses, scale, step, ckpt)
     probe_records = recorder.records(step, n, probe_args, metrics, states)
     step += n
     record = train_record(step, losses, metrics, spec.sweep)

@@ -69,9 +69,8 @@ def test_probe_cadence_checked_only_when_the_field_exists():
     c.probes.every = 0
     config_lib.validate(c)  # 0 = off
     c.probes.every = c.train.num_steps + 1
-  with pytest.raises(config_lib.ConfigError, match="probes.every=201 .*at most "
-                     "train.num_steps=200"):
-    config_lib.validate(c)
+  # A cadence longer than the run is clamped to the run (log_every = 50 divides 200).
+  assert config_lib.resolve(c).probes.every == 200
   c.probes.every = -1
   with pytest.raises(config_lib.ConfigError, match="probes.every=-1"):
     config_lib.validate(c)
@@ -91,3 +90,18 @@ def test_cli_one_line_exit_2(tmp_path, override, needle):
   assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
   assert needle in lines[0]
   assert not os.path.exists(tmp_path / "w" / "checkpoints")
+
+
+@pytest.mark.parametrize("steps,log_every,every,expected", [
+    (50, 500, 1000, (50, 50)),  # log_every and probes.every clamped to the run
+    (700, 500, 1000, (500, 500)),  # 700 is no multiple or divisor of 500: log_every
+    (1000, 500, 1000, (500, 1000)),  # fits: unchanged
+])
+def test_cadences_longer_than_the_run_are_clamped(steps, log_every, every, expected):
+  c = tiny()
+  c.train.num_steps, c.train.log_every = steps, log_every
+  c.train.eval_every = c.train.ckpt_every = 5000
+  c.probes.every = every
+  spec = config_lib.resolve(c)
+  assert (spec.train.log_every, spec.probes.every) == expected
+  assert c.train.log_every == log_every  # the source config (config.json) is kept

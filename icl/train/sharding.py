@@ -85,7 +85,21 @@ def put_models(tree: Any, spec) -> Any:
   sharding = model_sharding(spec)
   if sharding is None:
     return tree
-  return jax.device_put(tree, sharding)
+  if sharding.is_fully_addressable:
+    return jax.device_put(tree, sharding)
+  return jax.tree.map(lambda x: _put_global(x, sharding), tree)
+
+
+def _put_global(x: jax.Array, sharding: NamedSharding) -> jax.Array:
+  """Multi-process: `x` is the same whole array on every process (computed from
+  the config); each process places only its own devices' shards. (device_put
+  refuses PRNG key arrays and committed arrays for a sharding that spans other
+  processes' devices.)"""
+  if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    data = _put_global(jax.random.key_data(x), sharding)
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+  host = np.asarray(x)
+  return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
 def to_host(x: jax.Array) -> np.ndarray:

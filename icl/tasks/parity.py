@@ -37,6 +37,9 @@ Batch = dict[str, jax.Array]
 QUERY_TOKEN = 2  # sparse parity: the token at which the label is read
 
 
+LOSS_TYPES = ("squared", "logistic")  # in-context parity's task.loss_type
+
+
 def bits_to_signs(bits: jax.Array) -> jax.Array:
   """b ∈ {0,1} -> x = 1 - 2b ∈ {+1,-1} (float32)."""
   return 1.0 - 2.0 * bits.astype(jnp.float32)
@@ -113,6 +116,11 @@ class InContextParityTask(base.Task):
   heldout_frac: float = 0.5  # fraction of the C(n, k) functions never trained on
   split_seed: int = 0  # draws the train / held-out split
   loss_type: str = "squared"  # 'squared' (pred - yq)^2 or 'logistic' log(1 + e^{-yq pred})
+
+  def __post_init__(self):
+    if self.loss_type not in LOSS_TYPES:
+      raise ValueError(f"config.task.loss_type={self.loss_type!r} is not allowed; "
+                       f"allowed: {', '.join(map(repr, LOSS_TYPES))}")
 
   num_outputs = 1  # label slots per token (regression-format models read this)
   varies_context_len = True

@@ -30,7 +30,12 @@ def main(argv):
   cli.setup_logging()
   if FLAGS.multihost:
     import jax
-    jax.distributed.initialize()  # coordinator and process ids from the cluster env
+    try:  # coordinator and process ids from the cluster environment
+      jax.distributed.initialize()
+    except (ValueError, RuntimeError) as e:
+      cli.fail(f"--multihost: jax.distributed.initialize() found no cluster ({e}); run "
+               "one process per host under a cluster manager jax detects (SLURM, "
+               "Open MPI, a TPU pod)")
   from icl.train import faults, trainer  # after flag parsing: jax imports are slow
   try:
     trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)

@@ -23,6 +23,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from icl import workdir as workdir_lib
+from icl.train import sharding
 
 
 class CheckpointError(workdir_lib.WorkdirError):
@@ -33,7 +34,7 @@ def checksum(states: Any) -> str:
   """CRC32 over the bytes of every leaf, in tree order (hex)."""
   crc = 0
   for leaf in jax.tree.leaves(states):
-    crc = zlib.crc32(np.ascontiguousarray(np.asarray(leaf)).tobytes(), crc)
+    crc = zlib.crc32(np.ascontiguousarray(sharding.to_host(leaf)).tobytes(), crc)
   return f"{crc:08x}"
 
 

@@ -85,17 +85,18 @@ def finite_per_seed(params: Any) -> jax.Array:
   return jax.vmap(all_finite)(params)
 
 
-def first_nonfinite(losses: np.ndarray, params_ok: np.ndarray,
-                    start: int) -> str | None:
-  """Where a chunk went bad: losses [S, n] of steps start..start+n-1, params_ok [S]
-  after the chunk. None when all is finite, else 'loss at step t (seed i)'."""
+def first_nonfinite(losses: np.ndarray, params_ok: np.ndarray, start: int,
+                    name=lambda m: f"seed {m}") -> str | None:
+  """Where a chunk went bad: losses [M, n] of steps start..start+n-1, params_ok [M]
+  after the chunk. None when all is finite, else 'loss at step t (seed i)';
+  `name(m)` says which model m is (its seed, and its in-program sweep point)."""
   bad = ~np.isfinite(losses)
   if bad.any():
-    seed, index = min(zip(*np.nonzero(bad)), key=lambda si: (si[1], si[0]))
-    return f"loss at step {start + int(index)} (seed {int(seed)})"
+    model, index = min(zip(*np.nonzero(bad)), key=lambda si: (si[1], si[0]))
+    return f"loss at step {start + int(index)} ({name(int(model))})"
   if not np.all(params_ok):
-    seed = int(np.argmin(params_ok))
-    return f"parameters after step {start + losses.shape[1]} (seed {seed})"
+    model = int(np.argmin(params_ok))
+    return f"parameters after step {start + losses.shape[1]} ({name(model)})"
   return None
 
 

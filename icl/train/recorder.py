@@ -12,12 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import numpy as np
 
 from icl import records
 from icl.probes import recording, schedule, snapshots
+from icl.train import sharding
 
 PyTree = Any
+
+
+def _host(tree: PyTree) -> PyTree:
+  """Every leaf as one numpy array on every process (multi-host: gathered)."""
+  return jax.tree.map(sharding.to_host, tree)
+
+
+def _write_snapshot(workdir: str, step: int, arrays: dict) -> None:
+  if sharding.is_primary():  # process 0 writes the work dir
+    snapshots.write_snapshot(workdir, step, arrays)
 
 
 class Recorder:
@@ -42,7 +52,7 @@ class Recorder:
     """Snapshot of the initial weights (step 0)."""
     if step == 0 and 0 in self.snapshots:
       arrays = recording.snapshot_states(self.ctx, states["params"])
-      snapshots.write_snapshot(self.workdir, 0, jax.tree.map(np.asarray, arrays))
+      _write_snapshot(self.workdir, 0, _host(arrays))
 
   def records(self, step: int, n: int, args: dict, metrics: dict,
               states: PyTree) -> list[dict]:
@@ -51,17 +61,15 @@ class Recorder:
     end, out = step + n, []
     every = args["probe_every"]
     if every:
-      probes = jax.tree.map(np.asarray, metrics["probes"])  # [M, K, ...]
+      probes = _host(metrics["probes"])  # [M, K, ...]
       for k in range(n // every):
         out.append({"step": step + (k + 1) * every,
                     **self.summarize({name: v[:, k] for name, v in probes.items()})})
     if end == self.num_steps and self.every and not (out and out[-1]["step"] == end):
-      probes = jax.tree.map(np.asarray,
-                            recording.compute_states(self.ctx, states["params"]))
+      probes = _host(recording.compute_states(self.ctx, states["params"]))
       out.append({"step": end, **self.summarize(probes)})
     if args["snapshots"]:
-      snap = jax.tree.map(np.asarray, metrics["snapshot"])  # [M, n, ...]
+      snap = _host(metrics["snapshot"])  # [M, n, ...]
       for s in sorted(x for x in self.snapshots if step < x <= end):
-        snapshots.write_snapshot(self.workdir, s,
-                                 {k: v[:, s - step - 1] for k, v in snap.items()})
+        _write_snapshot(self.workdir, s, {k: v[:, s - step - 1] for k, v in snap.items()})
     return out

@@ -95,14 +95,17 @@ def prepare_workdir(workdir: str, spec: config_lib.Spec) -> None:
     check_resumable(workdir, spec)
 
 
-def check_finite(states, metrics, start: int, ckpt) -> np.ndarray:
+def check_finite(states, metrics, start: int, ckpt,
+                 spec: config_lib.Spec | None = None) -> np.ndarray:
   """Raises Diverged (naming the step and the last checkpoint) on a non-finite
   loss or parameter of a chunk begun at `start`; returns its losses [M, n] with
   the steps dropped by train.skip_nonfinite set to NaN."""
-  losses = np.asarray(metrics["train_loss"])  # [M, n]
-  skipped = np.asarray(metrics.get("skipped", np.zeros(losses.shape, bool)))
-  params_ok = np.asarray(faults.finite_per_seed(states["params"]))
-  where = faults.first_nonfinite(np.where(skipped, 0.0, losses), params_ok, start)
+  losses = sharding.to_host(metrics["train_loss"])  # [M, n], gathered over processes
+  skipped = (sharding.to_host(metrics["skipped"]) if "skipped" in metrics
+             else np.zeros(losses.shape, bool))
+  params_ok = sharding.to_host(faults.finite_per_seed(states["params"]))
+  name = (lambda m: _model_name(spec, m)) if spec is not None else (lambda m: f"seed {m}")
+  where = faults.first_nonfinite(np.where(skipped, 0.0, losses), params_ok, start, name)
   if where is not None:
     last = ckpt.latest_step()
     kept = ("no checkpoint yet" if last is None else
@@ -170,10 +173,10 @@ def train_record(step: int, losses: np.ndarray, metrics: dict,
   record.update(axis.summarize(
       "train_loss", faults.mean_of_kept(losses) if skipped else losses.mean(axis=1)))
   if skipped:
-    record["skipped_steps"] = int(np.asarray(metrics["skipped"]).sum())
-  record.update(axis.summarize("lr", np.asarray(metrics["lr"])[:, -1]))
+    record["skipped_steps"] = int(sharding.to_host(metrics["skipped"]).sum())
+  record.update(axis.summarize("lr", sharding.to_host(metrics["lr"])[:, -1]))
   for name in DIAGNOSTICS:
-    record.update(axis.summarize(name, np.nanmean(np.asarray(metrics[name]), axis=1)))
+    record.update(axis.summarize(name, np.nanmean(sharding.to_host(metrics[name]), axis=1)))
   return record
 
 
@@ -229,7 +232,7 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
     n = min(train.log_every, train.num_steps - step)
     probe_args = recorder.chunk_args(step, n)
     states, metrics = core.train_chunk(exp, states, data_keys, n, **probe_args)
-    losses = check_finite(states, metrics, step, ckpt)  # before any save
+    losses = check_finite(states, metrics, step, ckpt, spec)  # before any save
     scale = loss_scale(spec, losses) if scale is None else scale
     check_size(spec, losses, scale, step, ckpt)
     probe_records = recorder.records(step, n, probe_args, metrics, states)

@@ -29,7 +29,7 @@ def run(c, steps: int = STEPS) -> dict:
   import jax
   from icl.train import core, sharding
   exp = core.Experiment.from_config(c)
-  init_keys, data_keys = sharding.put_models(core.seed_keys(c), c)
+  init_keys, data_keys = sharding.put_models(core.seed_keys(c), exp.spec)
   states, metrics = core.train_chunk(exp, core.init_states(exp, init_keys), data_keys,
                                      steps)
   evals = core.evaluate(exp, states["params"], jax.random.key(1), 256, 256)

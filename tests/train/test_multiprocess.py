@@ -104,10 +104,6 @@ def final_params(workdir):
   return step, {k: np.asarray(v) for k, v in states["params"].items()}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "trainer.check_finite, checkpoint.checksum and probes.recording call np.asarray on "
-    "arrays that span both processes (use sharding.to_host; snapshots from process 0 "
-    "only); remove this marker with that fix"))
 def test_multihost_command_writes_once_and_equals_one_process(tmp_path):
   two, one = tmp_path / "two", tmp_path / "one"
   address = f"localhost:{free_port()}"

@@ -153,9 +153,18 @@ def main(argv):
   cli.setup_logging(logging.WARNING)
   if not FLAGS.workdir:
     cli.fail("--workdir is required")
+  from icl.sweep import report  # a sweep dir: every finished point, then a table
   try:
     lengths = (config_lib.parse_lengths(FLAGS.context_lens)
                if FLAGS.context_lens else None)
+    if report.is_sweep_dir(FLAGS.workdir):
+      summary = report.evaluate_sweep(
+          FLAGS.workdir, lengths, FLAGS.num_prompts,
+          on_point=lambda name, result: print(f"== {name}\n{format_table(result)}\n",
+                                              flush=True))
+      print(report.format_sweep_table(summary["rows"]))
+      print(f"sweep table: {summary['path']}")
+      return
     result = evaluate_workdir(FLAGS.workdir, lengths, FLAGS.num_prompts)
   except (workdir_lib.WorkdirError, config_lib.ConfigError, ValueError) as e:
     cli.fail(str(e))

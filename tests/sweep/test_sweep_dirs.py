@@ -169,3 +169,29 @@ def test_metrics_vs_axis_draws_one_line_per_other_value_with_seed_errors():
   assert len(acc.containers[0].lines[2]) == 1 and not acc.containers[1].lines[2]
   assert acc.get_xscale() == "log"  # 1..8 spans a factor 8
   assert len([line for line in loss.get_lines() if line.get_marker() == "o"]) == 2
+
+
+def test_config_sweep_points_get_their_own_metrics():
+  """With config.sweep in the base, each vmapped value has its row: summary from
+  'm/<label>' keys, eval_summary from eval.json's 'points' and the per-model seeds."""
+  from icl.sweep import grid, report
+  records = [{"step": 10, "train_loss": 2.0, "train_loss/lr=0.1": 1.0,
+              "train_loss/lr=0.2": 3.0},
+             {"step": 10, "eval_acc": 0.5, "eval_acc/se": 0.1, "eval_acc/seeds": [1, 2],
+              "eval_acc/lr=0.1": 0.4, "eval_acc/lr=0.1/se": 0.01,
+              "eval_acc/lr=0.1/seeds": [0.39, 0.41], "eval_acc/lr=0.2": 0.6}]
+  assert grid.final_metrics(records) == {"train_loss": 2.0, "eval_acc": 0.5,
+                                         "eval_acc/se": 0.1}
+  assert grid.final_metrics(records, "lr=0.1") == {"train_loss": 1.0, "eval_acc": 0.4,
+                                                   "eval_acc/se": 0.01}
+  point = grid.Point("num_heads=2", {"model.num_heads": 2}, None)
+  result = {"step": 10, "num_prompts": 8, "num_seeds": 2,
+            "context_len": {"10": 9.0}, "context_len_se": {"10": 9.0},
+            "metrics": {"acc": 0.5, "acc/se": 0.1, "acc/seeds": [0.2, 0.4, 0.6, 0.8]},
+            "points": {"lr=0.1": {"context_len": {"10": 1.0}, "context_len_se": {"10": 0.1}},
+                       "lr=0.2": {"context_len": {"10": 2.0}, "context_len_se": {"10": 0.2}}}}
+  rows = report.eval_rows(point, result)
+  assert [(r["sweep_value"], r["mse@10"], r["mse@10/se"]) for r in rows] == [
+      ("lr=0.1", 1.0, 0.1), ("lr=0.2", 2.0, 0.2)]
+  assert [r["acc"] for r in rows] == pytest.approx([0.3, 0.7])
+  assert rows[0]["acc/se"] == pytest.approx(0.1)  # std([0.2, 0.4], ddof=1) / sqrt(2)

@@ -21,7 +21,8 @@ import itertools
 import json
 import math
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ml_collections
 from absl import logging

@@ -11,6 +11,14 @@
 
 A figure whose data the run lacks (no snapshots, no eval.json, probes off, a model
 without the regression pattern probes) is skipped with a log line.
+
+A sweep directory (DIR/sweep.json, python -m icl.sweep) gets every finished point's
+figures in DIR/<point>/figures/ and the sweep's own in DIR/figures/:
+
+  metrics_vs_<axis>.png  every final metric (summary.csv) against that grid axis, one
+                         line per value of the other axes, seed error bars
+
+(icl/sweep/report.py; missing and unfinished points are skipped with a log line).
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """Command-line flags, defined only when run as a program (so that importing this
   module next to other icl tools defines no global flags)."""
-  flags.DEFINE_string("workdir", None, "Work directory of a training run.")
+  flags.DEFINE_string("workdir", None,
+                      "Work directory of a training run, or a sweep directory.")
   flags.DEFINE_integer("seed_index", 0, "Which seed's weights the heatmaps show.")
   flags.DEFINE_integer("dpi", 110, "Resolution of the PNGs.")
 
@@ -71,8 +80,10 @@ def make_figures(workdir: str, seed_index: int = 0) -> dict:
   eval_path = os.path.join(workdir, workdir_lib.EVAL)
   if os.path.exists(eval_path):
     with open(eval_path) as f:
+      eval_result = json.load(f)
+    if eval_result.get("context_len"):  # a token task has no lengths to draw
       figures["loss_vs_context.png"] = plotting.loss_vs_context(
-          json.load(f), config.task.get("context_len"))
+          eval_result, config.task.get("context_len"))
   else:
     logging.info("no eval.json in %s (python -m icl.evaluate): skipping loss vs L",
                  workdir)
@@ -99,8 +110,12 @@ def main(argv):
   cli.setup_logging(logging.WARNING)
   if not FLAGS.workdir:
     cli.fail("--workdir is required")
+  from icl.sweep import report
   try:
-    paths = plot_workdir(FLAGS.workdir, FLAGS.seed_index, FLAGS.dpi)
+    if report.is_sweep_dir(FLAGS.workdir):
+      paths, _ = report.plot_sweep(FLAGS.workdir, FLAGS.seed_index, FLAGS.dpi)
+    else:
+      paths = plot_workdir(FLAGS.workdir, FLAGS.seed_index, FLAGS.dpi)
   except (workdir_lib.WorkdirError, OSError, KeyError, ValueError) as e:
     cli.fail(str(e))
   for path in paths:

@@ -297,3 +297,63 @@ def accuracy_vs_pairs(curves: dict, d_k: int | None = None, title: str = "",
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
   fig.tight_layout()
   return fig
+
+
+# --- sweep directories (icl/sweep/report.py) ----------------------------------------
+
+
+def _value(v) -> float | None:
+  try:
+    v = float(v)
+  except (TypeError, ValueError):
+    return None
+  return v if np.isfinite(v) else None
+
+
+def metrics_vs_axis(rows: Sequence[dict], axis: str, others: Sequence[str],
+                    metrics: Sequence[str], labels: dict | None = None,
+                    title: str = "") -> Figure:
+  """One panel per metric: its value in `rows` (summary.csv rows) against grid field
+  `axis`, one line per combination of the `others` fields' values, error bars from
+  the row's '<metric>/se' (several seeds). Numeric axes are drawn to scale (log base
+  2 when positive and spanning a factor >= 8), other values as categories."""
+  labels = dict(labels or {})
+  xs = list(dict.fromkeys(row[axis] for row in rows))
+  numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+  position = ({x: float(x) for x in xs} if numeric
+              else {x: float(i) for i, x in enumerate(xs)})
+  groups: dict[tuple, list[dict]] = {}
+  for row in rows:
+    groups.setdefault(tuple(row.get(o) for o in others), []).append(row)
+  ncols = min(len(metrics), 3)
+  nrows = -(-len(metrics) // ncols)
+  fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.3 * nrows),
+                           squeeze=False)
+  for ax, metric in zip(axes.flat, metrics):
+    for key, group in groups.items():
+      points = sorted((position[r[axis]], _value(r.get(metric)),
+                       _value(r.get(f"{metric}/se")) or 0.0) for r in group
+                      if _value(r.get(metric)) is not None)
+      if not points:
+        continue
+      x, y, se = (np.array(c) for c in zip(*points))
+      label = ", ".join(f"{labels.get(o, o)}={v}" for o, v in zip(others, key) if v != "")
+      ax.errorbar(x, y, yerr=se if se.any() else None, marker="o", capsize=2,
+                  label=label or None)
+    if numeric and min(position.values()) > 0 and (
+        max(position.values()) >= 8 * min(position.values())):
+      ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(position.values()), [str(x) for x in
+                                              sorted(xs, key=lambda x: position[x])])
+    ax.minorticks_off()
+    ax.set_xlabel(labels.get(axis, axis))
+    ax.set_title(metric, fontsize=10)
+    ax.grid(alpha=0.3)
+  if axes.flat[0].get_legend_handles_labels()[1]:
+    axes.flat[0].legend(fontsize=7)
+  for ax in list(axes.flat)[len(metrics):]:
+    ax.set_visible(False)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  return fig

@@ -12,7 +12,8 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Command-line flags, defined only when run as a program."""
-  flags.DEFINE_string("workdir", None, "Work directory of a training run.")
+  flags.DEFINE_string("workdir", None, "Work directory of a training run, or a sweep "
+                      "directory (every finished point and a sweep table).")
   flags.DEFINE_string("context_lens", None, "Comma-separated context lengths.")
   flags.DEFINE_integer("num_prompts", None, "Fresh prompts per length (default: config).")
 
@@ -23,9 +24,18 @@ def main(argv):
   if not FLAGS.workdir:
     cli.fail("--workdir is required")
   from icl import evaluate  # after flag parsing: jax imports are slow
+  from icl.sweep import report  # a sweep dir: every finished point, then a table
   try:
     lengths = (config_lib.parse_lengths(FLAGS.context_lens)
                if FLAGS.context_lens else None)
+    if report.is_sweep_dir(FLAGS.workdir):
+      summary = report.evaluate_sweep(
+          FLAGS.workdir, lengths, FLAGS.num_prompts,
+          on_point=lambda name, result: print(
+              f"== {name}\n{evaluate.format_table(result)}\n", flush=True))
+      print(report.format_sweep_table(summary["rows"]))
+      print(f"sweep table: {summary['path']}")
+      return
     result = evaluate.evaluate_workdir(FLAGS.workdir, lengths, FLAGS.num_prompts)
   except (workdir_lib.WorkdirError, config_lib.ConfigError, ValueError) as e:
     cli.fail(str(e))

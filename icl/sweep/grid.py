@@ -162,8 +162,32 @@ def _last(records: list[dict], key: str):
   return None
 
 
+METRIC_PREFIXES = ("eval_", "train_")
+
+
+def final_metrics(records: list[dict], label: str = "") -> dict[str, Any]:
+  """Every metric the records hold (``eval_*`` and ``train_*`` keys), at the last
+  line that has it: {"eval_acc": 0.9, "eval_acc/se": 0.01, ...} in first-seen order
+  ('/seeds' lists left out). With a ``config.sweep`` label (``lr=0.001``), that
+  point's keys ``m/<label>`` and ``m/<label>/se``, named ``m`` and ``m/se``."""
+  out: dict[str, Any] = {}
+  for record in records:
+    for key, value in record.items():
+      if not key.startswith(METRIC_PREFIXES) or key.endswith("/seeds"):
+        continue
+      parts = key.split("/")
+      if label:
+        if len(parts) < 2 or parts[1] != label:
+          continue  # the pooled value or another point's
+        parts = [parts[0], *parts[2:]]
+      if len(parts) == 1 or parts[1:] == ["se"]:
+        out["/".join(parts)] = value
+  return out
+
+
 def summary_rows(points: list[Point]) -> list[dict]:
-  """One row per point (per point and vmapped value), from its metrics.jsonl."""
+  """One row per point (per point and vmapped value), from its metrics.jsonl: the
+  fixed columns, then every final metric (final_metrics) not among them."""
   rows = []
   for p in points:
     records = workdir_lib.read_metrics(p.workdir, missing_ok=True)
@@ -179,18 +203,21 @@ def summary_rows(points: list[Point]) -> list[dict]:
       se = _last(records, f"{key}/se")
       if se is None and not label:
         se = _last(records, "eval_loss_stderr")  # one seed: Monte-Carlo error
-      rows.append({**common, "sweep_value": label, "eval_loss": _last(records, key),
-                   "eval_loss_se": se,
-                   "train_loss": _last(records, key.replace("eval_", "train_", 1))})
+      row = {**common, "sweep_value": label, "eval_loss": _last(records, key),
+             "eval_loss_se": se,
+             "train_loss": _last(records, key.replace("eval_", "train_", 1))}
+      for name, value in final_metrics(records, label).items():
+        row.setdefault(name, value)
+      rows.append(row)
   return rows
 
 
 def write_summary(directory: str, points: list[Point]) -> str:
   rows = summary_rows(points)
   path = os.path.join(directory, SUMMARY)
-  fields = list(rows[0]) if rows else ["point"]
+  fields = list(dict.fromkeys(k for row in rows for k in row)) or ["point"]
   with open(path + ".tmp", "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=fields)
+    writer = csv.DictWriter(f, fieldnames=fields, restval="")
     writer.writeheader()
     writer.writerows(rows)
   os.replace(path + ".tmp", path)

@@ -82,4 +82,4 @@ def test_the_message_names_the_sweep_point_and_an_existing_seed(diverged):
   _, proc = diverged
   line = error_line(proc)
   assert "lr=10.0" in line
-  assert re.search(r"\(seed [01]\b", line), line
+  assert re.search(r"\bseed [01]\b", line), line

@@ -1,8 +1,10 @@
 """The tools on one short bigram-backcopy run (a token task with query groups):
 python -m icl.plot draws sink.png; icl.evaluate takes its token-task branch."""
 
+import json
 import os
 
+import matplotlib.image
 import numpy as np
 import pytest
 
@@ -40,7 +42,6 @@ def test_plot_cli_writes_sink_png(run):
   # query-group sink probes; no regression patterns, no eval.json.
   assert proc.stdout.split() == [os.path.join(figures, name) for name in (
       "weights.png", "weights_evolution.png", "attention.png", "sink.png")]
-  import matplotlib.image
   with open(os.path.join(figures, "sink.png"), "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   image = matplotlib.image.imread(os.path.join(figures, "sink.png"))
@@ -56,7 +57,6 @@ def test_evaluate_token_task_branch(run):
   result = evaluate.evaluate_workdir(run, [8, 16], num_prompts=16)  # lengths ignored
   stored = workdir_lib.jsonable(result)
   with open(os.path.join(run, "eval.json")) as f:
-    import json
     assert json.load(f) == stored
   assert result["context_len"] == {} and result["context_len_seeds"] == {}
   assert "theory" not in result and "reduced" not in result

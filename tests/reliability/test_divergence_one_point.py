@@ -13,7 +13,8 @@ import jax
 import numpy as np
 import pytest
 
-from icl.train import faults
+from icl import evaluate, workdir as workdir_lib
+from icl.train import core, faults
 from tests.conftest import run_cli
 from tests.reliability.common import final_state
 
@@ -53,7 +54,6 @@ def test_one_diverging_point_stops_the_program_with_exit_3(diverged):
   assert step == last
   assert np.asarray(states["hparams"]["lr"]).tolist() == pytest.approx([0.01, 0.01, 10, 10])
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(states))
-  from icl import workdir as workdir_lib
   records = workdir_lib.read_metrics(wd)
   assert [r["step"] for r in records] == list(range(2, last + 1, 2))
   for r in records:  # each point's loss per seed, all finite
@@ -64,8 +64,6 @@ def test_one_diverging_point_stops_the_program_with_exit_3(diverged):
 
   # Replaying the failing chunk from the kept checkpoint: the first non-finite loss is
   # at the named step, for the named model, and only lr = 10 models go bad.
-  from icl import evaluate
-  from icl.train import core
   _, exp, states, _ = evaluate.load_run(wd)
   _, metrics = core.train_chunk(exp, states, core.seed_keys(exp.config)[1], 2)
   losses = np.asarray(metrics["train_loss"])  # [models, steps]

@@ -43,11 +43,10 @@ def test_one_diverging_point_stops_the_program_with_exit_3(diverged):
   wd, proc = diverged
   assert proc.returncode == faults.EXIT_DIVERGED, proc.stderr[-2000:]
   line = error_line(proc)
-  match = re.search(r"non-finite loss at step (\d+) \(seed (\d+)\)", line)
-  bad, model = int(match.group(1)), int(match.group(2))
-  assert 2 <= bad < 20
-  # Today the "seed" is the model index m = point * num_seeds + seed: point 1 (lr 10).
-  assert model in (2, 3)
+  match = re.search(r"non-finite loss at step (\d+) \(seed (\d+) of lr=10\.0\)", line)
+  bad, seed = int(match.group(1)), int(match.group(2))
+  assert 2 <= bad < 20 and seed in (0, 1)
+  model = 2 + seed  # model m = point * num_seeds + seed: point 1 (lr 10)
   last = bad - bad % 2  # 2-step chunks, each checkpointed: the bad one never is
   assert f"last finite checkpoint: step {last}" in line
   step, states = final_state(wd)
@@ -73,9 +72,6 @@ def test_one_diverging_point_stops_the_program_with_exit_3(diverged):
   assert (last + int(first[0]), int(first[1])) == (bad, model)
 
 
-@pytest.mark.xfail(strict=True, reason="the divergence message names the model index "
-                   "('seed 2' in a 2-seed run: point lr=10.0, seed 0) instead of the sweep "
-                   "point and its seed")
 def test_the_message_names_the_sweep_point_and_an_existing_seed(diverged):
   _, proc = diverged
   line = error_line(proc)

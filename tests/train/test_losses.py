@@ -122,9 +122,6 @@ def test_logistic_parity_is_the_training_loss_of_the_one_layer_model():
   assert float(loss) == pytest.approx(np.mean(np.logaddexp(0.0, -y * pred)), rel=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="task.loss_type is not validated: 'hinge' passes "
-                   "config_lib.validate and only fails (ValueError, traceback) when the "
-                   "loss is first traced")
 def test_an_unknown_loss_type_is_a_config_error():
   c = parity.get_config("incontext")
   c.task.loss_type = "hinge"

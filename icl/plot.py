@@ -29,7 +29,7 @@ import os
 from absl import flags, logging
 
 from icl import cli
-from icl import plotting
+from icl import figures as figure_lib
 from icl import workdir as workdir_lib
 
 FIGURES = "figures"
@@ -61,20 +61,20 @@ def make_figures(workdir: str, seed_index: int = 0) -> dict:
     seed = min(seed_index, snapshots[0][1]["W_KQ"].shape[0] - 1)
     snaps = [(s, a["W_KQ"][seed], a["W_OV"][seed]) for s, a in snapshots]
     step, w_kq, w_ov = snaps[-1]
-    figures["weights.png"] = plotting.weight_heatmaps(
+    figures["weights.png"] = figure_lib.weight_heatmaps(
         w_kq, w_ov, d, f"merged weights at step {step} (seed {seed})")
-    figures["weights_evolution.png"] = plotting.weight_evolution(
+    figures["weights_evolution.png"] = figure_lib.weight_evolution(
         snaps, d, title=f"$W_{{KQ}}$ and $W_{{OV}}$ over training (seed {seed})")
   else:
     logging.info("no snapshots in %s: skipping the weight heatmaps", workdir)
   probe_records = [r for r in records if any(k.startswith("probe/") for k in r)]
-  if probe_records and plotting.probe_keys(probe_records, "omega"):
-    figures["omega_mu.png"] = plotting.omega_mu(probe_records)
-    figures["patterns.png"] = plotting.pattern_bars(probe_records[-1])
-  if probe_records and plotting.probe_keys(probe_records, "attn_entropy"):
-    figures["attention.png"] = plotting.attention_curves(probe_records)
-  if probe_records and plotting.sink_groups(probe_records):
-    figures["sink.png"] = plotting.sink_dynamics(probe_records)
+  if probe_records and figure_lib.probe_keys(probe_records, "omega"):
+    figures["omega_mu.png"] = figure_lib.omega_mu(probe_records)
+    figures["patterns.png"] = figure_lib.pattern_bars(probe_records[-1])
+  if probe_records and figure_lib.probe_keys(probe_records, "attn_entropy"):
+    figures["attention.png"] = figure_lib.attention_curves(probe_records)
+  if probe_records and figure_lib.sink_groups(probe_records):
+    figures["sink.png"] = figure_lib.sink_dynamics(probe_records)
   if not probe_records:
     logging.info("no probes in %s (probes.every = 0?): skipping probe curves", workdir)
   eval_path = os.path.join(workdir, workdir_lib.EVAL)
@@ -82,7 +82,7 @@ def make_figures(workdir: str, seed_index: int = 0) -> dict:
     with open(eval_path) as f:
       eval_result = json.load(f)
     if eval_result.get("context_len"):  # a token task has no lengths to draw
-      figures["loss_vs_context.png"] = plotting.loss_vs_context(
+      figures["loss_vs_context.png"] = figure_lib.loss_vs_context(
           eval_result, config.task.get("context_len"))
   else:
     logging.info("no eval.json in %s (python -m icl.evaluate): skipping loss vs L",

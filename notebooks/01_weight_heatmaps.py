@@ -24,7 +24,7 @@ import numpy as np
 from _common import HEADS, QUICK, heads_runs, save, seed_slice
 from icl.evaluate import load_run
 from icl.models.one_layer import merged_weights
-from icl.plotting import weight_evolution, weight_heatmaps
+from icl.figures import weight_evolution, weight_heatmaps
 from icl.probes.recording import read_snapshots
 
 runs = heads_runs()

@@ -26,7 +26,7 @@ import numpy as np
 import theory
 from _common import QUICK, heads_runs, plt, save
 from icl import workdir
-from icl.plotting import omega_mu, series
+from icl.figures import omega_mu, series
 
 runs = heads_runs()
 records = workdir.read_metrics(runs[2])

@@ -26,7 +26,7 @@ from _common import QUICK, experiment_config, save, seed_slice, train
 from icl.evaluate import load_run
 from icl.workdir import read_metrics
 from icl.models.one_layer import merged_weights
-from icl.plotting import weight_heatmaps
+from icl.figures import weight_heatmaps
 
 runs = {h: train(f"superposition_h{h}", experiment_config(
     "superposition", **{"model.num_heads": h,

@@ -17,7 +17,7 @@ import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import theory  # noqa: E402
-from icl import plotting  # noqa: E402
+from icl import figures  # noqa: E402
 from icl import workdir as workdir_lib  # noqa: E402
 
 points = collections.defaultdict(list)
@@ -49,7 +49,7 @@ for (attention, width, label), rows in sorted(points.items()):
     print("  random-embedding memory:", [round(a, 3) for a in references[label]])
 title = (f"MQAR, V = {config.task.vocab_size}, T = {config.task.seq_len}, "
          f"{config.train.num_steps} steps, lr {config.train.lr:g}, seed {config.seed}")
-fig = plotting.accuracy_vs_pairs(curves, title=title, references=references)
+fig = figures.accuracy_vs_pairs(curves, title=title, references=references)
 path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     "docs", "figures", "tasks_mqar_pairs.png")
 fig.savefig(path, dpi=120, bbox_inches="tight")

@@ -122,7 +122,7 @@ def _number(value) -> float | None:
 def sweep_figures(points: list[grid.Point], rows: list[dict]) -> dict:
   """{file name: Figure}: the final metrics against each grid axis with more than
   one value (the first axis when none has)."""
-  from icl import plotting
+  from icl import figures as figure_lib
   axes = list(points[0].values) if points else []
   labels = grid._labels(axes)
   extra = ["sweep_value"] if any(row.get("sweep_value") for row in rows) else []
@@ -133,7 +133,7 @@ def sweep_figures(points: list[grid.Point], rows: list[dict]) -> dict:
     return figures
   for axis in varying:
     others = [a for a in axes if a != axis] + extra
-    figures[f"metrics_vs_{labels[axis]}.png"] = plotting.metrics_vs_axis(
+    figures[f"metrics_vs_{labels[axis]}.png"] = figure_lib.metrics_vs_axis(
         rows, axis, others, metrics, {a: labels.get(a, a) for a in axes + extra},
         title=f"final metrics against {labels[axis]}")
   return figures

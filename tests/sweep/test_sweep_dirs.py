@@ -151,12 +151,12 @@ def test_plot_and_evaluate_refuse_a_sweep_without_finished_points(tmp_path):
 
 
 def test_metrics_vs_axis_draws_one_line_per_other_value_with_seed_errors():
-  from icl import plotting
+  from icl import figures
   rows = [{"model.num_heads": h, "task.kind": kind, "eval_acc": 0.5 + 0.1 * h,
            "eval_acc/se": 0.01 if kind == "a" else None, "eval_loss": 1.0 / h}
           for kind in ("a", "b") for h in (1, 2, 4, 8)]
   rows[-1]["eval_acc"] = None  # a point without the metric: left out of its line
-  fig = plotting.metrics_vs_axis(rows, "model.num_heads", ["task.kind"],
+  fig = figures.metrics_vs_axis(rows, "model.num_heads", ["task.kind"],
                                  ["eval_acc", "eval_loss"],
                                  {"model.num_heads": "num_heads", "task.kind": "kind"})
   acc, loss = fig.axes[:2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from typing import Callable
@@ -55,5 +56,37 @@ def setup_logging(level: int = logging.INFO) -> None:
       lambda r: r.levelno >= 30 or "/orbax/" not in r.pathname)
 
 
+def compilation_cache_dir() -> str | None:
+  """Where the entry points keep JAX's persistent compilation cache: the user's
+  cache directory (``$XDG_CACHE_HOME/icl/jax``, else ``~/.cache/icl/jax``), or
+  ``$JAX_COMPILATION_CACHE_DIR`` when set; None when ``ICL_COMPILATION_CACHE=0``."""
+  if os.environ.get("ICL_COMPILATION_CACHE", "1").lower() in ("0", "false", "off", "no"):
+    return None
+  if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    return os.environ["JAX_COMPILATION_CACHE_DIR"]
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "icl", "jax")
+
+
+def enable_compilation_cache() -> str | None:
+  """Turns JAX's persistent compilation cache on (a rerun of the same program skips
+  XLA's compile); returns its directory. Opt out with ICL_COMPILATION_CACHE=0."""
+  directory = compilation_cache_dir()
+  if directory is None:
+    return None
+  import jax
+  try:
+    os.makedirs(directory, exist_ok=True)
+  except OSError:
+    return None  # an unwritable home: run without the cache
+  jax.config.update("jax_compilation_cache_dir", directory)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  return directory
+
+
 def run(main: Callable[[list[str]], None]) -> None:
-  app.run(main, flags_parser=parse_flags)
+  """absl's app.run with one-line flag errors and the compilation cache on."""
+  def with_cache(argv):
+    enable_compilation_cache()
+    return main(argv)
+  app.run(with_cache, flags_parser=parse_flags)

@@ -93,6 +93,8 @@ def cold_start(cache_dir: str | None, timeout: float = 240.0) -> dict:
   if cache_dir:
     env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
     env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  else:  # a truly cold start: without the cache the entry points turn on by default
+    env["ICL_COMPILATION_CACHE"] = "0"
   cmd = train_command(workdir)
   t0 = time.perf_counter()
   proc = subprocess.Popen(cmd, cwd=harness.ROOT, env=env, stdout=subprocess.DEVNULL,

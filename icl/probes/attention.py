@@ -140,7 +140,7 @@ def attention_probes(weights: nnx.State, logits: nnx.State, values: nnx.State,
                      query_groups: dict[str, Array] | None = None,
                      subset=None) -> dict[str, Array]:
   """All activation probes from captured states, as a flat dict: 'attn_entropy/l0'
-  -> [H], ..., 'sink_metric' -> [] (see `icl.probes.flat_keys`). `query_groups`
+  -> [H], ..., 'sink_metric' -> [] (see `icl.records.probe_fields`). `query_groups`
   ({group: [B, T] mask}) adds `sink_<group>` and `sink_logit_<group>` per layer;
   `subset` (key positions of a fixed hidden subset) adds 'subset_attn/l0' -> [H]."""
   weights, logits, values = (captured_layers(s) for s in (weights, logits, values))

@@ -27,6 +27,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
+from icl import records
 from icl import workdir as workdir_lib
 from icl.sweep import grid
 
@@ -192,7 +193,7 @@ def _point_metrics(result: dict, index: int, num_labels: int) -> dict[str, Any]:
     if not seeds or len(seeds) % num_labels:
       continue
     per = len(seeds) // num_labels  # point-major: model m = p * S + i
-    summary = workdir_lib.summarize_seeds(name, seeds[index * per:(index + 1) * per])
+    summary = records.summarize_seeds(name, seeds[index * per:(index + 1) * per])
     out.update({k: v for k, v in summary.items() if not k.endswith("/seeds")})
   return out
 

@@ -259,7 +259,7 @@ def _effective_kernel(linear) -> jax.Array:
   (σReparam's (γ/σ(W)) W with the exact spectral norm)."""
   w = base.value(linear["kernel"])
   if "gamma" in linear:
-    w = (base.value(linear["gamma"]) / jnp.linalg.svd(w, compute_uv=False)[0]) * w
+    w = (base.value(linear["gamma"]) / base.spectral_norm(w)) * w
   return w
 
 

@@ -45,8 +45,9 @@ def merged_weights(model_name: str, params, model_config=None
 
 
 def spectral_norm(w: Array) -> Array:
-  """Largest singular value of each head's matrix: [H, D, D] -> [H]."""
-  return jnp.linalg.svd(w, compute_uv=False)[..., 0]
+  """Largest singular value of each head's matrix: [H, D, D] -> [H]
+  (`icl.models.base.spectral_norm`: matmuls only, safe inside the training scan)."""
+  return models.base.spectral_norm(w)
 
 
 def pattern_probes(w_kq: Array, w_ov: Array, d: int, L: int, s2: float) -> dict[str, Array]:

@@ -140,3 +140,25 @@ def test_ray_backend_runs_the_same_points(tmp_path):
   rows = read_summary(out)
   assert [r["status"] for r in rows] == ["done", "done"]
   assert all(os.path.exists(os.path.join(out, r["point"], "DONE")) for r in rows)
+
+
+def test_plot_and_evaluate_on_the_heads_quick_sweep_dir(tmp_path):
+  """The heads sweep's quick variant (two of its points): icl.evaluate writes every
+  point's eval.json and a sweep table equal to them; icl.plot draws every point's
+  figures and the sweep's metrics against num_heads."""
+  out = str(tmp_path / "heads")
+  run_cli("icl.sweep", f"--config={sweep_config(tmp_path, heads=(1, 2))}",
+          f"--workdir={out}", check=True)
+  proc = run_cli("icl.evaluate", f"--workdir={out}", "--context_lens=40",
+                 "--num_prompts=512", check=True)
+  assert "num_heads=1" in proc.stdout and "num_heads=2" in proc.stdout
+  with open(os.path.join(out, "eval_summary.csv")) as f:
+    rows = {r["point"]: r for r in csv.DictReader(f)}
+  for h in (1, 2):
+    with open(os.path.join(out, f"num_heads={h}", "eval.json")) as f:
+      mse = json.load(f)["context_len"]["40"]
+    assert float(rows[f"num_heads={h}"]["mse@40"]) == pytest.approx(mse, rel=1e-6)
+  proc = run_cli("icl.plot", f"--workdir={out}", check=True)
+  assert os.path.exists(os.path.join(out, "figures", "metrics_vs_num_heads.png"))
+  for h in (1, 2):
+    assert os.path.exists(os.path.join(out, f"num_heads={h}", "figures", "omega_mu.png"))

@@ -113,7 +113,8 @@ def main(argv):
   from icl.sweep import report
   try:
     if report.is_sweep_dir(FLAGS.workdir):
-      paths, _ = report.plot_sweep(FLAGS.workdir, FLAGS.seed_index, FLAGS.dpi)
+      paths, _ = report.plot_sweep(FLAGS.workdir, plot_workdir, FLAGS.seed_index,
+                                   FLAGS.dpi)
     else:
       paths = plot_workdir(FLAGS.workdir, FLAGS.seed_index, FLAGS.dpi)
   except (workdir_lib.WorkdirError, OSError, KeyError, ValueError) as e:

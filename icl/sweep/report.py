@@ -140,13 +140,13 @@ def sweep_figures(points: list[grid.Point], rows: list[dict]) -> dict:
   return figures
 
 
-def plot_sweep(directory: str, seed_index: int = 0, dpi: int = 110
+def plot_sweep(directory: str, plot_point, seed_index: int = 0, dpi: int = 110
                ) -> tuple[list[str], dict[str, str]]:
-  """Every finished point's figures (in its own figures/) and the sweep's figures
-  in DIR/figures/; returns (paths written, {skipped point: why})."""
+  """Every finished point's figures (in its own figures/, drawn by
+  `plot_point(workdir, seed_index, dpi)`: icl.plot.plot_workdir) and the sweep's
+  figures in DIR/figures/; returns (paths written, {skipped point: why})."""
   import matplotlib.pyplot as plt
 
-  from icl import plot
   points = load_points(directory)
   skipped: dict[str, str] = {}
   done = finished_points(points, skipped)
@@ -157,7 +157,7 @@ def plot_sweep(directory: str, seed_index: int = 0, dpi: int = 110
   paths = []
   for p in done:
     try:
-      paths += plot.plot_workdir(p.workdir, seed_index, dpi)
+      paths += plot_point(p.workdir, seed_index, dpi)
     except (workdir_lib.WorkdirError, OSError, KeyError, ValueError) as e:
       skipped[p.name] = f"not plotted ({e})"
       logging.warning("sweep point %s: not plotted (%s); skipped", p.name, e)

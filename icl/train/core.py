@@ -130,12 +130,18 @@ class Experiment:
                "grad_norm": optax.tree.norm(grads),
                "update_norm": optax.tree.norm(updates),
                "param_norm": optax.tree.norm(params)}
-    if train.skip_nonfinite:  # drop a bad step's update
-      ok = faults.all_finite((loss, grads, params))
+    if train.skip_nonfinite:  # drop a bad step's update: non-finite, or exploding
+      ok = faults.all_finite((loss, grads, params)) & (loss <= self.loss_limit())
       params, opt_state = faults.keep_if_finite(
           ok, (params, opt_state), (state["params"], state["opt_state"]))
       metrics["skipped"] = ~ok
     return {"params": params, "opt_state": opt_state, "step": step + 1}, metrics
+
+  def loss_limit(self) -> float:
+    """train.divergence_factor x the task's trivial loss (inf when either is off):
+    with train.skip_nonfinite a step above it is dropped like a non-finite one."""
+    factor, trivial = self.spec.train.divergence_factor, self.task.trivial_loss()
+    return float(factor * trivial) if factor and trivial else float("inf")
 
   def train_chunk(self, state: PyTree, data_key: jax.Array, num_steps: int,
                   probe_every: int = 0, snapshots: bool = False) -> tuple[PyTree, dict]:

@@ -177,3 +177,29 @@ def test_each_shipped_config_trains_50_steps(name, tmp_path):
   records = workdir_lib.read_metrics(str(tmp_path / name))
   assert records[-1]["step"] == 50 and "eval_loss" in records[-1]
   assert os.path.exists(os.path.join(tmp_path, name, workdir_lib.DONE))
+
+
+def test_with_skip_nonfinite_an_exploding_point_is_frozen_not_averaged(tmp_path):
+  """lr 1e8 explodes at its first steps: with train.skip_nonfinite those steps are
+  dropped (its params stay finite, at their last good values), the run finishes,
+  and the healthy point's metrics are its own."""
+  wd = str(tmp_path / "run")
+  c = small(num_steps=20, log_every=10, eval_every=20, ckpt_every=20, num_seeds=2,
+            skip_nonfinite=True)
+  c.probes.every = 0
+  c.sweep.field = "train.lr"
+  c.sweep.value_list = "1e-3,1e8"
+  train_and_evaluate(c, wd)
+  last = workdir_lib.read_metrics(wd)[-1]
+  assert last["skipped_steps"] > 0
+  assert np.isfinite(last["train_loss/lr=0.001"]) and last["train_loss/lr=0.001"] < 2.0
+  _, states = final_state(wd)
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(states))
+  # The healthy point trained as it does alone (common random numbers).
+  alone = small(num_steps=20, log_every=10, eval_every=20, ckpt_every=20, num_seeds=2,
+                lr=1e-3)
+  alone.probes.every = 0
+  train_and_evaluate(alone, str(tmp_path / "alone"))
+  ref = workdir_lib.read_metrics(str(tmp_path / "alone"))[-1]
+  np.testing.assert_allclose(last["train_loss/lr=0.001/seeds"], ref["train_loss/seeds"],
+                             rtol=1e-5)

@@ -145,7 +145,7 @@ def test_plot_and_evaluate_refuse_a_sweep_without_finished_points(tmp_path):
   points = grid.expand(config)
   grid.prepare_dir(str(tmp_path), config, points)
   with pytest.raises(workdir_lib.WorkdirError, match="no finished point"):
-    report.plot_sweep(str(tmp_path))
+    report.plot_sweep(str(tmp_path), lambda *args: [])
   with pytest.raises(workdir_lib.WorkdirError, match="no finished point"):
     report.evaluate_sweep(str(tmp_path))
 

@@ -1,5 +1,6 @@
 """Model versus theory: a model built with the four patterns is the kernel estimator."""
 
+import functools
 import math
 
 import jax
@@ -39,6 +40,12 @@ def test_patterned_model_is_the_kernel_estimator():
   np.testing.assert_allclose(red["eta"], 0.15 * 3.0 + 0.15 * 2.9, rtol=1e-6)
 
 
+@functools.lru_cache  # one draw per setting, shared by the tests below
+def _gd_opt_mc(d, L, s2, n):
+  """_one_step_gd_mc at theory's optimal step (seed d)."""
+  return _one_step_gd_mc(float(theory.gd_opt_step(d, L, s2)), d, L, s2, n=n, seed=d)
+
+
 def _one_step_gd_mc(eta, d, L, s2, n=100_000, seed=0):
   """Monte Carlo in numpy (independent of the task's sampler and of theory): beta ~
   N(0, I/d), x ~ N(0, I), y = beta.x + N(0, s2); one-step GD predicts a = g.xq with
@@ -65,7 +72,7 @@ def test_one_step_gd_optimum_against_monte_carlo():
   (se ~0.004 and ~0.01 at 5e4 prompts)."""
   for d, L, s2, n in [(5, 40, 0.1, 100_000), (20, 30, 1.0, 50_000)]:
     step = float(theory.gd_opt_step(d, L, s2))
-    mc = _one_step_gd_mc(step, d, L, s2, n=n, seed=d)
+    mc = _gd_opt_mc(d, L, s2, n)
     assert abs(mc["step"] - step) < 5 * mc["step_se"], (d, L, s2, step, mc)
     risk = float(theory.gd_opt_risk(d, L, s2))
     assert abs(mc["risk"] - risk) < 5 * mc["risk_se"], (d, L, s2, risk, mc)
@@ -81,7 +88,7 @@ def test_theory_risks_of_a_patterned_model():
                                    20_000, 4096, 40)
   assert abs(risks["ridge"] - 0.1145) < 5 * se["ridge"]
   # gd_opt against a Monte-Carlo risk of one-step GD at theory's step size.
-  mc = _one_step_gd_mc(theory.gd_opt_step(5, 40, 0.1), 5, 40, 0.1)
+  mc = _gd_opt_mc(5, 40, 0.1, 100_000)
   assert abs(risks["gd_opt"] - mc["risk"]) < 5 * mc["risk_se"], (risks["gd_opt"], mc)
   assert abs(risks["kernel"] - risks["debiased_gd"]) < 0.01
   assert risks["kernel"] > risks["ridge"] + 0.1

@@ -1,5 +1,5 @@
-"""Transformer: each attention kind against an independent jnp re-computation,
-causality, logit bounds (qk-norm, soft-cap), σReparam, rotary, the Param-only contract."""
+"""Transformer: each attention kind against an independent jnp re-computation, a
+2-layer pre-LN + MLP + rotary model against a numpy re-implementation, causality, logit bounds (qk-norm, soft-cap), σReparam, rotary, the Param-only contract."""
 
 import math
 
@@ -75,7 +75,8 @@ def _reference_one_layer(model, tokens, kind, opts):
     w = np.where(visible, np.maximum(s, 0.0), 0.0) / i
   out = np.einsum("bhqk,bkhd->bqhd", w, v).reshape(*h.shape[:2], heads * dh)
   h = h + out @ np.asarray(attn["out"]["kernel"][...])
-  return h @ np.asarray(p["readout"][...]), w
+  value_norms = np.sqrt((v ** 2).sum(-1)).transpose(0, 2, 1)  # |v_k| per head [B, H, T]
+  return h @ np.asarray(p["readout"][...]), w, value_norms
 
 
 KINDS = [
@@ -96,14 +97,80 @@ def test_attention_kind_matches_formula(kind, extra):
   tokens = _tokens()
   logits, weights, logit_state, values = _run(
       model, tokens, AttnWeights, AttnLogits, ValueStates)
-  want_logits, want_weights = _reference_one_layer(model, np.asarray(tokens), kind, opts)
+  want_logits, want_weights, want_norms = _reference_one_layer(
+      model, np.asarray(tokens), kind, opts)
   np.testing.assert_allclose(logits, want_logits, rtol=1e-4, atol=1e-5)
   sown = weights["blocks"][0]["attn"]["attn_weights"].get_value()[0]
   np.testing.assert_allclose(sown, want_weights, rtol=1e-4, atol=1e-6)
-  assert values["blocks"][0]["attn"]["value_norms"].get_value()[0].shape == (2, 2, LENGTH)
+  norms = values["blocks"][0]["attn"]["value_norms"].get_value()[0]
+  assert norms.shape == (2, 2, LENGTH)
+  np.testing.assert_allclose(norms, want_norms, rtol=1e-4, atol=1e-6)
   masked = logit_state["blocks"][0]["attn"]["attn_logits"].get_value()[0]
   assert np.all(np.isneginf(np.asarray(masked)[..., np.triu_indices(LENGTH, 1)[0],
                                                np.triu_indices(LENGTH, 1)[1]]))
+
+
+def _layer_norm(x, p, eps=1e-6):
+  """LayerNorm over the last axis with the module's scale and bias (flax's epsilon)."""
+  mean = x.mean(-1, keepdims=True)
+  var = ((x - mean) ** 2).mean(-1, keepdims=True)
+  return (x - mean) / np.sqrt(var + eps) * np.asarray(p["scale"][...]) + np.asarray(
+      p["bias"][...])
+
+
+def _rotate(x, base):
+  """Rotary embedding as complex rotation: channel m and m + d/2 form z = a + ib,
+  and position t multiplies z by exp(i t base^(-2m/d)). x [B, T, H, d]."""
+  half = x.shape[-1] // 2
+  theta = base ** (-2.0 * np.arange(half) / x.shape[-1])
+  z = (x[..., :half] + 1j * x[..., half:]) * np.exp(
+      1j * np.arange(x.shape[1])[None, :, None, None] * theta)
+  return np.concatenate([z.real, z.imag], axis=-1)
+
+
+def _reference_pre_ln(model, tokens, opts):
+  """A pre-LN softmax transformer with ReLU MLPs, rotary positions and a final LN,
+  written out with plain numpy (float64) from the module's parameters."""
+  p = nnx.state(model, nnx.Param)
+  kernel = lambda layer: np.asarray(layer["kernel"][...], np.float64)
+  heads, dh = opts["num_heads"], opts["d_model"] // opts["num_heads"]
+  h = np.asarray(p["embed"][...], np.float64)[tokens]  # rotary: no position embedding
+  visible = np.arange(LENGTH)[None, :] <= np.arange(LENGTH)[:, None]
+  for block in p["blocks"].values():
+    attn = block["attn"]
+    x = _layer_norm(h, block["attn_norm"])
+    split = lambda y: y.reshape(*y.shape[:2], heads, dh)
+    q = _rotate(split(x @ kernel(attn["query"])), opts["rope_base"])
+    k = _rotate(split(x @ kernel(attn["key"])), opts["rope_base"])
+    v = split(x @ kernel(attn["value"]))
+    s = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(dh)
+    e_s = np.where(visible, np.exp(s - np.where(visible, s, -np.inf).max(-1, keepdims=True)),
+                   0.0)
+    w = e_s / e_s.sum(-1, keepdims=True)
+    mixed = np.einsum("bhqk,bkhd->bqhd", w, v).reshape(*h.shape[:2], heads * dh)
+    h = h + mixed @ kernel(attn["out"])
+    x = _layer_norm(h, block["mlp_norm"])
+    h = h + np.maximum(x @ kernel(block["mlp"]["up"]), 0.0) @ kernel(block["mlp"]["down"])
+  return _layer_norm(h, p["final_norm"]) @ np.asarray(p["readout"][...], np.float64)
+
+
+def test_two_layer_pre_ln_mlp_rotary_matches_reference():
+  """2 layers, pre-LN, MLP, rotary, 2 heads: logits against _reference_pre_ln. The
+  LayerNorm scales and biases are randomised first (at init they are 1 and 0, which a
+  model that skipped them would also match)."""
+  opts = {"d_model": 16, "num_heads": 2, "num_layers": 2, "norm": "pre", "mlp": True,
+          "positions": "rotary", "rope_base": 100.0}
+  model = _build(attention="softmax", **opts)
+  rng = np.random.default_rng(1)
+  norms = [model.final_norm] + [n for b in model.blocks for n in (b.attn_norm, b.mlp_norm)]
+  for norm in norms:
+    norm.scale[...] = jnp.asarray(rng.uniform(0.5, 1.5, 16), jnp.float32)
+    norm.bias[...] = jnp.asarray(rng.normal(0.0, 0.3, 16), jnp.float32)
+  tokens = _tokens()
+  logits = _run(model, tokens)
+  want = _reference_pre_ln(model, np.asarray(tokens), opts)
+  assert np.abs(want).max() > 0.05  # not a vanishing output that anything would match
+  np.testing.assert_allclose(logits, want, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["softmax", "linear", "sigmoid", "relu"])
@@ -165,12 +232,26 @@ def test_sigma_reparam_layer():
 
 
 def test_rotary_scores_depend_on_offset_only():
-  q, k = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
-  q, k = jnp.broadcast_to(q, (1, 6, 1, 8)), jnp.broadcast_to(k, (1, 6, 1, 8))
-  s = jnp.einsum("bqhd,bkhd->qk", transformer.rotary(q, 100.0), transformer.rotary(k, 100.0))
-  for offset in range(-5, 6):
-    diag = jnp.diagonal(s, offset)
-    np.testing.assert_allclose(diag, diag[0], rtol=1e-5, atol=1e-5)
+  """The same q and k at every position: after rotary, the score of query i and key j
+  is (q1·k1 + q2·k2) cos((i-j)θ_m) + (q1·k2 - q2·k1) sin((i-j)θ_m) summed over the
+  frequency pairs m (channels m and m + d/2, θ_m = base^(-2m/d)): a function of the
+  offset only, and a different one at each offset (an identity rotary gives the same
+  q·k everywhere)."""
+  dim, length, base = 8, 6, 100.0
+  q, k = np.random.default_rng(0).normal(size=(2, dim)).astype(np.float32)
+  rq = transformer.rotary(jnp.broadcast_to(q, (1, length, 1, dim)), base)
+  rk = transformer.rotary(jnp.broadcast_to(k, (1, length, 1, dim)), base)
+  s = np.asarray(jnp.einsum("bqhd,bkhd->qk", rq, rk), np.float64)
+  half = dim // 2
+  theta = base ** (-2.0 * np.arange(half) / dim)
+  q1, q2, k1, k2 = q[:half], q[half:], k[:half], k[half:]
+  for offset in range(-(length - 1), length):  # diagonal `offset`: j - i = offset
+    want = np.sum((q1 * k1 + q2 * k2) * np.cos(-offset * theta)
+                  + (q1 * k2 - q2 * k1) * np.sin(-offset * theta))
+    np.testing.assert_allclose(np.diagonal(s, offset), want, rtol=1e-5, atol=1e-5)
+  # Position 0 is not rotated, and rotations keep every vector's norm.
+  np.testing.assert_allclose(rq[0, 0, 0], q, rtol=1e-6)
+  np.testing.assert_allclose(jnp.linalg.norm(rq, axis=-1), np.linalg.norm(q), rtol=1e-5)
 
 
 def test_params_only_and_output_heads():

@@ -75,6 +75,41 @@ def test_metrics_perfect_prediction():
   assert m["acc"] == 1.0 and m["acc_seq"] == 1.0 and m["loss"] < 1e-6
 
 
+def test_metrics_count_wrong_queries_and_sequences():
+  """acc is the share of right query positions; acc_seq the share of sequences with
+  all K = 6 queries right. Wrong answers are placed at query positions (and, where
+  they must not count, at filler positions) with known expected values."""
+  batch = jax.device_get(SAMPLE(jax.random.key(0), 0))
+  mask, targets = np.asarray(batch["loss_mask"]), np.asarray(batch["targets"])
+  query = [np.flatnonzero(row) for row in mask]  # K positions per sequence
+  metrics = jax.jit(TASK.metrics)
+
+  def scored(wrong):
+    """Metrics of one-hot predictions that are wrong exactly at `wrong` (row, pos)."""
+    pred = targets.copy()
+    for row, pos in wrong:
+      pred[row, pos] = (targets[row, pos] + 1) % 64
+    m = metrics(20.0 * jax.nn.one_hot(pred, 64), batch)
+    return float(m["acc"]), float(m["acc_seq"])
+
+  n = 64 * 6
+  # One wrong query in rows 0..9, and two more in row 0: 12 wrong, 10 sequences.
+  some = [(r, query[r][0]) for r in range(10)] + [(0, query[0][1]), (0, query[0][5])]
+  acc, acc_seq = scored(some)
+  assert acc == pytest.approx(1 - 12 / n) and acc_seq == pytest.approx(1 - 10 / 64)
+  # Every query of row 3 wrong: 6 wrong, 1 sequence.
+  acc, acc_seq = scored([(3, pos) for pos in query[3]])
+  assert acc == pytest.approx(1 - 6 / n) and acc_seq == pytest.approx(1 - 1 / 64)
+  # The last query of every row wrong: no sequence is all right.
+  acc, acc_seq = scored([(r, query[r][-1]) for r in range(64)])
+  assert acc == pytest.approx(5 / 6) and acc_seq == 0.0
+  # Every query wrong.
+  assert scored([(r, pos) for r in range(64) for pos in query[r]]) == (0.0, 0.0)
+  # Wrong answers at filler (unscored) positions change nothing.
+  filler = [(r, pos) for r in range(64) for pos in np.flatnonzero(mask[r] == 0)[:3]]
+  assert scored(filler) == (1.0, 1.0)
+
+
 def test_rejects_too_many_pairs():
   with pytest.raises(ValueError, match="query slots"):
     MQARTask(vocab_size=64, seq_len=16, num_pairs=5)

@@ -81,13 +81,37 @@ def test_reduced_dynamics_three_stages():
   assert omega[-1, 0] < 0.6 * omega[tp, 0]
 
 
-def test_reduced_flow_matches_gd():
-  init = jnp.array([1e-3, -1e-3])
-  flow = theory.reduced_flow(init, init, 5, 40, 0.1, t_max=10.0, dt=0.005)
-  gd = theory.reduced_gd(init, init, 5, 40, 0.1, lr=0.01, num_steps=1000)
-  assert float(flow["time"][-1]) == pytest.approx(10.0)
-  # Both discretise the same flow; they agree to O(lr) after the drop.
-  assert abs(float(flow["loss"][-1]) - float(gd["loss"][-1])) < 0.01
+def test_reduced_flow_converges_to_the_early_time_solution():
+  """Gradient flow of Ltilde/2 from omega = mu = (a, -a) stays on omega_h = mu_h =
+  +-x with Sum mu = 0; there, to O(x^5), dx/dt = x - k x^3 with k = 2 + 2 d (1+s2)/L
+  (the x^3 terms of omega omega^T and of (1+s2)/L exp.(d omega omega^T)), so
+
+    x(t) = a e^t / sqrt(1 + k a^2 (e^{2t} - 1))    (0.0546 at t = 4; e^t a alone
+                                                    is 0.34% higher).
+
+  Euler steps of size dt are first order: on x' = x the relative error is
+  -t dt/2 + O(dt^2) (-1%, -0.5% at dt = 0.005, 0.0025), so it halves with dt; the
+  Richardson value 2 x(dt/2) - x(dt) cancels that term, leaving
+  -t^2 dt^2/16 - t dt^2/6 = -4.2e-5 at dt = 0.005, which resolves the cubic term
+  (3.4e-3) to ~3%."""
+  d, L, s2, a, t = 5, 40, 0.1, 1e-3, 4.0
+  k = 2 + 2 * d * (1 + s2) / L
+  exact = a * np.exp(t) / np.sqrt(1 + k * a**2 * (np.exp(2 * t) - 1))
+  init = jnp.array([a, -a])
+  steps, x = (0.005, 0.0025), []
+  for dt in steps:
+    flow = theory.reduced_flow(init, init, d, L, s2, t_max=t, dt=dt)
+    assert float(flow["time"][-1]) == pytest.approx(t)
+    omega, mu = np.asarray(flow["omega"][-1]), np.asarray(flow["mu"][-1])
+    np.testing.assert_allclose([omega[1], mu[0], mu[1]], [-omega[0], omega[0], -omega[0]],
+                               rtol=1e-6)
+    x.append(float(omega[0]))
+  err = [(xi - exact) / exact for xi in x]
+  for dt, e in zip(steps, err):  # the leading Euler term, to 5%
+    assert e == pytest.approx(-t * dt / 2, rel=0.05), (steps, err)
+  assert 1.9 < err[0] / err[1] < 2.1, err
+  richardson = (2 * x[1] - x[0] - exact) / exact
+  assert abs(richardson) < 1e-4, (richardson, x, exact)
 
 
 def _check(mc, name, expected, extra=0.0):

@@ -13,7 +13,6 @@ SAMPLE = jax.jit(lambda key, step: TASK.sample(key, 64, step=step))
 
 
 def test_structure():
-  task = TASK
   batch = jax.device_get(SAMPLE(jax.random.key(0), 0))
   tokens, targets, mask = batch["tokens"], batch["targets"], batch["loss_mask"]
   assert tokens.shape == targets.shape == mask.shape == (64, 48)

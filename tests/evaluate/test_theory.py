@@ -9,7 +9,7 @@ import numpy as np
 
 import theory
 from configs.regression import get_config
-from icl import compare
+from icl.evaluate import theory as compare
 from icl.train import core
 
 

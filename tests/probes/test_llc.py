@@ -112,8 +112,8 @@ def test_reduced_rank_regression_is_degenerate_and_falls_with_gamma():
 
 
 def test_over_time_is_one_call_with_common_random_numbers(regression):
-  """Stacked checkpoints in one vmapped call give each checkpoint's single estimate
-  (same keys), and minibatches in the fixed mode keep the calibration."""
+  """Stacked checkpoints (here with minibatches of the fixed dataset) in one vmapped
+  call give each checkpoint's single estimate: the same keys at every checkpoint."""
   data, w_star, _ = regression
   config = llc_lib.LLCConfig(epsilon=1e-4, gamma=1.0, num_chains=2, num_burnin=50,
                              num_draws=100)
@@ -128,17 +128,25 @@ def test_over_time_is_one_call_with_common_random_numbers(regression):
   np.testing.assert_array_equal(over["llc_chains"][0], over["llc_chains"][2])
 
 
-def test_diagnostics_flag_divergence_and_step_size():
+def test_diagnostics_flag_divergence_step_size_negative_and_unconverged():
   data = theory.linear_regression_data(jax.random.key(0), N, 5)
   w_star = theory.ols(data)
   fixed = llc_lib.fixed_data(data)
-  # nbeta h ~ 290: epsilon = 3e-3 is near the limit 4 / 290, 2e-2 is past it.
-  for epsilon, expect in ((3e-3, "near the stability limit"), (2e-2, "diverged")):
-    config = llc_lib.LLCConfig(epsilon=epsilon, gamma=1.0, num_chains=2, num_burnin=50,
-                               num_draws=2000)
-    out = llc_lib.jit_estimate(theory.linear_regression_loss, fixed, config)(
-        w_star, jax.random.key(1))
-    warnings = llc_lib.diagnose(jax.device_get(out), 50)
-    assert any(expect in w for w in warnings), warnings
+  # One compiled estimate for every case: epsilon may be traced.
+  run = jax.jit(lambda w, epsilon: llc_lib.estimate(
+      theory.linear_regression_loss, w, jax.random.key(1), fixed,
+      llc_lib.LLCConfig(epsilon=epsilon, gamma=1.0, num_chains=2, num_burnin=50,
+                        num_draws=1000)))
+  # nbeta h ~ 290: epsilon = 3e-3 is near the limit 4 / 290, 2e-2 is past it. Away
+  # from the minimum SGLD descends (a negative estimate); with a tiny step the chains
+  # are far from equilibrium after burn-in (relaxation ~ 1 / (epsilon a) steps).
+  for w, epsilon, expect in ((w_star, 3e-3, "near the stability limit"),
+                             (w_star, 2e-2, "diverged"),
+                             (w_star + 0.3, 1e-4, "negative LLC"),
+                             (w_star, 1e-6, "still rising")):
+    warnings = llc_lib.diagnose(jax.device_get(run(w, epsilon)), 50)
+    assert any(expect in x for x in warnings), (epsilon, warnings)
+  assert llc_lib.diagnose(jax.device_get(run(w_star, 1e-4)), 50) == []
+  config = llc_lib.LLCConfig()
   with pytest.raises(ValueError, match="explicit nbeta"):
     llc_lib.fresh_data(lambda k: data, jax.random.key(0), 1).nbeta(config)

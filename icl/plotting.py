@@ -386,7 +386,8 @@ def devinterp(llc: Sequence[dict], records: Sequence[dict], ed: dict | None) -> 
                   label=r"$\hat\lambda$")
     twin.set_ylabel(r"$\hat\lambda$ (LLC)", color="C3")
     r0 = llc[0]
-    ax.set_title(rf"LLC ($n\beta$={r0['nbeta']:g}, $\gamma$={r0['gamma']:g}, "
+    seed = f"seed {r0['seed_index']}, " if "seed_index" in r0 else ""
+    ax.set_title(rf"LLC ({seed}$n\beta$={r0['nbeta']:g}, $\gamma$={r0['gamma']:g}, "
                  rf"$\epsilon$={r0['epsilon']:g})")
   for b in boundaries:
     ax.axvline(b, color="0.5", ls="--", lw=0.8)

@@ -172,6 +172,13 @@ def _sampler(rows: list[dict]) -> list[str]:
   return lines + ["", SAMPLER_NOTE, ""]
 
 
+def _llc(rows: list[dict]) -> list[str]:
+  lines = ["| case | chains | ms / chain-step | first call s |", "|---|---|---|---|"]
+  lines += [f"| {r['case']} | {r['chains']} | {_fmt(r['ms_per_chain_step'], 3)} | "
+            f"{_fmt(r['first_call_s'], 1)} |" for r in rows]
+  return lines + [""]
+
+
 def _probes(p: dict) -> list[str]:
   return [f"every {p['every']} steps: on {_fmt(p['on_steps_per_s'])} steps/s, off "
           f"{_fmt(p['off_steps_per_s'])} steps/s, overhead {100 * p['overhead']:.1f}%", ""]
@@ -250,6 +257,8 @@ def render(results: dict) -> str:
   lines += _startup(results)
   lines += _block(results, "flops", "Achieved FLOP/s", _flops)
   lines += _block(results, "models", "Larger models (parity / recall tasks)", _models)
+  if "llc" in results:  # full mode only; results.json before it had no such section
+    lines += _block(results, "llc", "LLC: SGLD chains vmapped vs chain by chain", _llc)
   if results.get("analysis"):
     lines += ["## What bounds the remaining gap", "", results["analysis"]]
   else:

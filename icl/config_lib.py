@@ -66,6 +66,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.eval_every = 5_000  # steps between evaluations (multiple of log_every)
   c.train.ckpt_every = 5_000  # steps between checkpoints (multiple of log_every)
   c.train.keep_ckpts = 3  # checkpoints kept on disk
+  c.train.ckpt_schedule = "linear"  # 'linear': every ckpt_every steps (the last keep_ckpts
+  #   kept); 'log': keep_ckpts log-spaced steps from log_every to num_steps, all kept,
+  #   so early development survives for icl.devinterp
   c.train.skip_nonfinite = False  # drop a step whose loss/grads are non-finite (else stop)
   c.train.divergence_factor = 100.0  # stop (exit 3) when a seed's training loss exceeds
   #   this multiple of the task's trivial loss (or of its first chunk's loss); 0 = off
@@ -113,6 +116,7 @@ class TrainSpec:
   eval_every: int = 5_000
   ckpt_every: int = 5_000
   keep_ckpts: int = 3
+  ckpt_schedule: str = "linear"
   skip_nonfinite: bool = False
   divergence_factor: float = 100.0
 
@@ -234,7 +238,8 @@ class Spec:
 
 # Fields that may change between a run (or a sweep dir) and its resumption.
 RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
-                    "train.ckpt_every", "train.keep_ckpts", "train.skip_nonfinite",
+                    "train.ckpt_every", "train.keep_ckpts", "train.ckpt_schedule",
+                    "train.skip_nonfinite",
                     "train.divergence_factor", "overwrite", "probes.every", "probes.num_prompts", "probes.snapshots")
 
 
@@ -276,6 +281,7 @@ RULES = (
     ("train.eval_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.ckpt_every", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("train.keep_ckpts", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("train.ckpt_schedule", lambda v: v in ("linear", "log"), "'linear' or 'log'"),
     ("train.skip_nonfinite", lambda v: isinstance(v, bool), "True or False"),
     ("train.divergence_factor", lambda v: _is_num(v) and (v == 0 or v > 1),
      "0 (off) or a number > 1"),

@@ -357,3 +357,64 @@ def metrics_vs_axis(rows: Sequence[dict], axis: str, others: Sequence[str],
     fig.suptitle(title, fontsize=10)
   fig.tight_layout()
   return fig
+
+
+# --- icl.devinterp: llc.jsonl and essential_dynamics.json --------------------------------
+
+
+def devinterp(llc: Sequence[dict], records: Sequence[dict], ed: dict | None) -> Figure:
+  """The LLC over training beside the loss, with the essential-dynamics candidate
+  boundaries as vertical lines, and the PC-score trajectories (docs/devinterp.md).
+
+  llc: llc.jsonl records (may be empty); records: metrics.jsonl lines;
+  ed: essential_dynamics.json or None."""
+  panels = 1 + (ed is not None) * 2
+  fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), squeeze=False)
+  axes = axes[0]
+  ax = axes[0]
+  steps, loss, se = series(records, "train_loss")
+  boundaries = ed["candidate_boundaries"] if ed else []
+  if len(steps):
+    _curve(ax, steps, loss, se, "train loss", color="C0")
+    ax.set_ylabel("train loss", color="C0")
+  if llc:
+    twin = ax.twinx()
+    s = np.array([r["step"] for r in llc], dtype=float)
+    m = np.array([r["llc"] for r in llc])
+    sd = np.array([r["llc_std"] for r in llc])
+    twin.errorbar(s, m, yerr=sd, color="C3", marker="o", ms=3, lw=1.2, capsize=2,
+                  label=r"$\hat\lambda$")
+    twin.set_ylabel(r"$\hat\lambda$ (LLC)", color="C3")
+    r0 = llc[0]
+    seed = f"seed {r0['seed_index']}, " if "seed_index" in r0 else ""
+    ax.set_title(rf"LLC ({seed}$n\beta$={r0['nbeta']:g}, $\gamma$={r0['gamma']:g}, "
+                 rf"$\epsilon$={r0['epsilon']:g})")
+  for b in boundaries:
+    ax.axvline(b, color="0.5", ls="--", lw=0.8)
+  all_steps = np.concatenate([steps, [r["step"] for r in llc]]) if llc else steps
+  if len(all_steps):
+    _log_steps(ax, all_steps)
+  ax.set_xlabel("step")
+  if ed is not None:
+    ax = axes[1]
+    scores = np.asarray(ed["smoothed_scores"])
+    ed_steps = np.asarray(ed["steps"], dtype=float)
+    for j, ratio in enumerate(ed["explained_variance_ratio"]):
+      ax.plot(ed_steps, scores[:, j], marker=".", label=f"PC{j + 1} ({ratio:.2f})")
+    for b in boundaries:
+      ax.axvline(b, color="0.5", ls="--", lw=0.8)
+    _log_steps(ax, ed_steps)
+    ax.set_xlabel("step")
+    ax.set_title("essential dynamics: PC scores")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    if scores.shape[1] >= 2:
+      ax.plot(scores[:, 0], scores[:, 1], color="0.6", lw=1)
+      sc = ax.scatter(scores[:, 0], scores[:, 1], c=np.log10(np.maximum(ed_steps, 1)),
+                      cmap="viridis", s=14, zorder=3)
+      fig.colorbar(sc, ax=ax, label="log10 step")
+    ax.set_xlabel("PC1")
+    ax.set_ylabel("PC2")
+    ax.set_title("developmental trajectory")
+  fig.tight_layout()
+  return fig

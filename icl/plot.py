@@ -8,6 +8,9 @@
   sink.png               sink attention / logit per query group and the value norms
                          (tasks with query groups: bigram-backcopy)
   loss_vs_context.png    test MSE vs prompt length (needs eval.json)
+  devinterp.png          the LLC over training beside the loss, the essential-dynamics
+                         boundaries and PC trajectories (needs llc.jsonl or
+                         essential_dynamics.json: python -m icl.devinterp)
 
 A figure whose data the run lacks (no snapshots, no eval.json, probes off, a model
 without the regression pattern probes) is skipped with a log line.
@@ -87,6 +90,10 @@ def make_figures(workdir: str, seed_index: int = 0) -> dict:
   else:
     logging.info("no eval.json in %s (python -m icl.evaluate): skipping loss vs L",
                  workdir)
+  from icl import devinterp
+  llc, ed = devinterp.read_llc(workdir), devinterp.read_essential_dynamics(workdir)
+  if llc or ed is not None:
+    figures["devinterp.png"] = figure_lib.devinterp(llc, records, ed)
   return figures
 
 

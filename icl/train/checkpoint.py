@@ -38,6 +38,27 @@ def checksum(states: Any) -> str:
   return f"{crc:08x}"
 
 
+def log_steps(num_steps: int, log_every: int, count: int) -> list[int]:
+  """`count` log-spaced checkpoint steps from `log_every` to `num_steps`, each rounded
+  up to a chunk end (a multiple of `log_every`, or `num_steps`); fewer when rounding
+  merges two. Always ends at `num_steps`."""
+  if count <= 1 or num_steps <= log_every:
+    return [num_steps]
+  raw = np.geomspace(log_every, num_steps, count)
+  steps = {min(num_steps, int(-(-round(float(s), 6) // log_every)) * log_every)
+           for s in raw}
+  return sorted(steps | {num_steps})
+
+
+def is_checkpoint_step(step: int, train) -> bool:
+  """Whether the trainer saves after the chunk ending at `step` (train: TrainSpec)."""
+  if step == train.num_steps:
+    return True
+  if train.ckpt_schedule == "log":
+    return step in log_steps(train.num_steps, train.log_every, train.keep_ckpts)
+  return step % train.ckpt_every == 0
+
+
 class Checkpointer:
   """Save/restore the multi-seed training state under ``<workdir>/checkpoints``."""
 

@@ -3,7 +3,8 @@
 The host loop only moves between chunks: each chunk is `train.log_every` optimizer
 steps fused in one jitted `lax.scan` (data generated inside, all seeds vmapped);
 after a chunk it writes one metrics line, evaluates every `train.eval_every` steps
-and checkpoints every `train.ckpt_every` steps. Rerunning on the same work dir
+and checkpoints every `train.ckpt_every` steps (or at `train.keep_ckpts` log-spaced
+steps with `train.ckpt_schedule = 'log'`). Rerunning on the same work dir
 resumes from the latest checkpoint.
 
 Faults (icl/train/faults.py, docs/reliability.md): a SIGTERM/SIGINT stops the run
@@ -250,8 +251,7 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
     if writer:  # process 0 writes for all hosts
       writer.write(probe_records + [record])
     progress.update(step, record["train_loss"], extra)
-    if (step % train.ckpt_every == 0 or step == train.num_steps
-        or stop.received):
+    if checkpoint_lib.is_checkpoint_step(step, train) or stop.received:
       ckpt.save(step, states, {"num_seeds": train.num_seeds})
   if writer:
     writer.close()

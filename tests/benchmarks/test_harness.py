@@ -130,3 +130,16 @@ def test_cli_exits_nonzero_when_a_section_fails(tmp_path):
   assert proc.returncode == 1, proc.stderr[-2000:]
   assert "failed sections: flops" in proc.stderr
   assert json.loads((tmp_path / "results.json").read_text())["flops"]["status"] == "error"
+
+
+def test_llc_section_is_full_mode_only_and_rendered_when_measured():
+  section = sections.SECTIONS["llc"]
+  assert not section.when(sections.Settings.for_mode(True))
+  assert section.when(sections.Settings.for_mode(False))
+  with open(os.path.join(REPO, "benchmarks", "results.json")) as f:
+    results = json.load(f)
+  rows = [{"case": "vmapped", "chains": 4, "steps": 100, "first_call_s": 2.0,
+           "ms_per_chain_step": 0.5}]
+  text = report.render(dict(results, llc=rows))
+  assert "## LLC: SGLD chains vmapped vs chain by chain" in text and "| vmapped | 4 |" in text
+  assert "SGLD" not in report.render(results)

@@ -25,7 +25,7 @@ from _common import HEADS, QUICK, heads_runs, save, seed_slice
 from icl.evaluate import load_run
 from icl.models.one_layer import merged_weights
 from icl.figures import weight_evolution, weight_heatmaps
-from icl.probes.recording import read_snapshots
+from icl.probes.snapshots import read_snapshots
 
 runs = heads_runs()
 for h in HEADS:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from icl import losses
 from icl.models import MODELS
 from icl.models import sigma_reparam
 from icl.models import transformer
@@ -286,5 +287,5 @@ def test_z_loss():
   logits = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 5)), jnp.float32)
   mask = jnp.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
   log_z = np.log(np.exp(np.asarray(logits)).sum(-1))
-  np.testing.assert_allclose(transformer.z_loss(logits, mask),
+  np.testing.assert_allclose(losses.z_loss(logits, mask),
                              (log_z ** 2 * np.asarray(mask)).sum() / 3, rtol=1e-5)

@@ -18,7 +18,8 @@ DIVERGING = ("--config.train.optimizer=sgd", "--config.train.lr=10.0",
              "--config.train.num_steps=20", "--config.train.log_every=2",
              "--config.train.ckpt_every=2", "--config.train.eval_every=20",
              "--config.train.batch_size=64", "--config.eval.num_prompts=512",
-             "--config.probes.every=0", "--config.probes.snapshots=0")
+             "--config.probes.every=0", "--config.probes.snapshots=0",
+             "--config.train.divergence_factor=0")  # the non-finite check alone
 
 
 def test_divergence_stops_before_saving_and_keeps_the_last_finite_checkpoint(tmp_path):

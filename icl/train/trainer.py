@@ -69,7 +69,9 @@ def eval_key(spec: config_lib.Spec) -> jax.Array:
 
 
 def check_resumable(workdir: str, spec: config_lib.Spec) -> None:
-  """A work dir holding a run with a different config refuses to resume."""
+  """A work dir holding a run with a different config refuses to resume
+  (`spec`: a Spec, or a ConfigDict, resolved here)."""
+  spec = config_lib.resolve(spec, check_devices=False)
   stored = workdir_lib.flatten(workdir_lib.read_config(workdir))
   differing = config_lib.differing_fields(stored, spec.flat(),
                                           config_lib.RESUMABLE_FIELDS)

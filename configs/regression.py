@@ -39,7 +39,8 @@ def _toeplitz(c):
 
 
 def _superposition(c):
-  for field in ("prior_scale", "prior_mean", "covariance", "rho"):
+  for field in ("prior_scale", "prior_mean", "covariance", "rho", "cov_min", "cov_max",
+                "cov_diag", "covariates", "input_range"):
     del c.task[field]
   c.task.name = "superposition"
   c.task.dim = 6
@@ -92,8 +93,13 @@ def get_config(arg: str | None = None):
   c.task.noise_var = 0.1  # sigma^2 of the label noise (context and query)
   c.task.prior_scale = 1.0  # beta ~ N(prior_mean, prior_scale^2 I/d)
   c.task.prior_mean = 0.0  # the mean of every coordinate of beta
-  c.task.covariance = "isotropic"  # 'isotropic' or 'toeplitz' (Sigma_ij = rho^|i-j|)
+  c.task.covariance = "isotropic"  # 'isotropic', 'toeplitz', 'diag_linspace' or 'diag'
   c.task.rho = 0.5  # Toeplitz correlation
+  c.task.cov_min = 0.2  # 'diag_linspace': Sigma = diag(linspace(cov_min, cov_max, d))
+  c.task.cov_max = 2.0
+  c.task.cov_diag = ""  # 'diag': Sigma = diag of these d comma-separated variances
+  c.task.covariates = "gaussian"  # 'gaussian' or 'uniform' (U(-r/2, r/2)^d, isotropic)
+  c.task.input_range = 1.0  # r of the uniform covariates
 
   c.model.name = "one_layer"
   c.model.num_heads = 2  # H

@@ -8,6 +8,14 @@ See theory/README.md for every formula, its assumptions and its source.
 
 from theory.associative_memory import crosstalk, hebbian_recall
 from theory.bridge import reduced_params
+from theory.linear_gd import (bayes_mean_predict, best_lsa_risk, gd_init_opt_risk,
+                              gd_init_opt_step, gd_init_predict, gd_init_risk,
+                              gd_multistep_predict, heads_from_tensor, lsa_features,
+                              lsa_head_bound, lsa_predict, lsa_tensor,
+                              sensitivity_cosine, tune_gd_step, uniform_gd_opt,
+                              von_oswald_gd_weights, von_oswald_layer, zfb_risk,
+                              zfb_risk_inf)
+from theory.linear_gd import optimal_preconditioner as lgd_optimal_preconditioner
 from theory.montecarlo import bayes_risk_mc, mc_risk
 from theory.predictors import (bayes_predict, debiased_gd_predict, gd_predict,
                                kernel_predict, linear_attention_predict,
@@ -23,6 +31,11 @@ from theory.risks import (debiased_gd_opt_risk, debiased_gd_opt_step,
                           ridge_risk_proportional)
 
 __all__ = [
+    "bayes_mean_predict", "best_lsa_risk", "gd_init_opt_risk", "gd_init_opt_step",
+    "gd_init_predict", "gd_init_risk", "gd_multistep_predict", "heads_from_tensor",
+    "lgd_optimal_preconditioner", "lsa_features", "lsa_head_bound", "lsa_predict",
+    "lsa_tensor", "sensitivity_cosine", "tune_gd_step", "uniform_gd_opt",
+    "von_oswald_gd_weights", "von_oswald_layer", "zfb_risk", "zfb_risk_inf",
     "bayes_predict", "bayes_risk_mc", "crosstalk", "debiased_gd_opt_risk",
     "debiased_gd_opt_step", "debiased_gd_predict", "debiased_gd_risk", "gd_opt_risk",
     "gd_opt_step", "gd_predict", "gd_risk", "hebbian_recall", "kernel_predict",

@@ -8,11 +8,13 @@ the task's loss takes. Attention layers `sow` their weights and logits through
 `register` call).
 """
 
+from icl.models import lsa
 from icl.models import one_layer
 from icl.models import transformer
 from icl.models.base import ModelEntry
 
 MODELS: dict[str, ModelEntry] = {
+    "lsa": lsa.ENTRY,
     "one_layer": one_layer.ENTRY,
     "transformer": transformer.ENTRY,
 }

@@ -5,6 +5,8 @@ One probe family per file:
                     paper's pattern probes (omega, mu, diagonal ratio, ...)
   attention.py      entropy, sink score and Sink metric, max logit, value norms, from
                     the AttnWeights / AttnLogits / ValueStates a model sows
+  gd_alignment.py   LSA vs gradient descent: effective preconditioner, initial guess,
+                    sensitivity cosine to GD (von Oswald et al.)
   interventions.py  ablate / scale a head, clamp its attention; loss change
   recording.py      every probe of one seed as a pure function, inside the jitted
                     training scan (`ProbeContext`: what probes read)
@@ -14,8 +16,8 @@ One probe family per file:
 Probes import nothing from the trainer. Keys in metrics.jsonl: docs/probes.md.
 """
 
-from icl.probes import attention, interventions, recording, schedule, snapshots, weights
+from icl.probes import attention, gd_alignment, interventions, recording, schedule, snapshots, weights
 from icl.probes.recording import ProbeContext
 
-__all__ = ["ProbeContext", "attention", "interventions", "recording", "schedule",
+__all__ = ["ProbeContext", "attention", "gd_alignment", "interventions", "recording", "schedule",
            "snapshots", "weights"]

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import jax
 
-from icl.probes import attention, weights
+from icl.probes import attention, gd_alignment, weights
 
 PROBE_KEY = 0x9B0BE  # fold_in salt of the probe batch's key
 PyTree = Any
@@ -59,6 +59,8 @@ def compute(ctx: ProbeContext, params: PyTree) -> dict[str, jax.Array]:
   out = weights.weight_probes(ctx.model_name, params, ctx.task, ctx.model)
   batch = probe_batch(ctx)
   _, w, lg, v = ctx.apply(params, batch, *attention.CAPTURES)
+  if gd_alignment.applies(ctx.model_name, ctx.task):
+    out.update(gd_alignment.probes(ctx, params, batch))
   out.update(attention.attention_probes(w, lg, v, query_groups=ctx.task.query_groups(batch),
                                         subset=ctx.task.probe_subset))
   return out

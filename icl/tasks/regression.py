@@ -5,8 +5,15 @@ Regression Demystified*, ICML 2025).
 
 Per prompt: beta ~ N(prior_mean * 1, prior_scale^2 I_d / d), covariates
 x_1..x_L, x_q ~ N(0, Sigma), y_l = beta^T x_l + eps_l, eps ~ N(0, noise_var); the
-query target is noisy too. Sigma is the identity (``covariance="isotropic"``) or the
-Toeplitz matrix Sigma_ij = rho^|i-j| (``covariance="toeplitz"``).
+query target is noisy too. Sigma is the identity (``covariance="isotropic"``), the
+Toeplitz matrix Sigma_ij = rho^|i-j| (``covariance="toeplitz"``), diag(linspace(
+cov_min, cov_max, d)) (``"diag_linspace"``) or diag(cov_diag) (``"diag"``, a comma
+list). ``covariates="uniform"`` draws x ~ U(-r/2, r/2)^d (r = input_range, isotropic
+only; von Oswald et al. 2023's data code). docs/linear_gd.md, "Data", covers the
+options added for linear attention vs gradient descent: the prior mean (mu =
+prior_mean * 1, tau^2 = prior_scale^2 / d), the diagonal and uniform covariates, the
+noiseless mode (noise_var = 0) and covariate shift at evaluation (`sample`'s
+``covariate_scale``: Sigma_test = c Sigma).
 
 A batch is a dict of arrays:
   x:    [B, L, d]  context covariates
@@ -52,7 +59,8 @@ def _compact_threefry():
   return jax.threefry_partitionable(False)
 
 
-COVARIANCES = ("isotropic", "toeplitz")  # task.covariance
+COVARIANCES = ("isotropic", "toeplitz", "diag_linspace", "diag")  # task.covariance
+COVARIATES = ("gaussian", "uniform")  # task.covariates
 
 
 def toeplitz_covariance(dim: int, rho: float) -> np.ndarray:
@@ -72,6 +80,11 @@ class RegressionTask(base.Task):
   prior_mean: float = 0.0
   covariance: str = "isotropic"
   rho: float = 0.5
+  cov_min: float = 0.2  # 'diag_linspace': the smallest variance
+  cov_max: float = 2.0  # 'diag_linspace': the largest variance
+  cov_diag: str = ""  # 'diag': the d variances, comma-separated ('0.25,0.5,1,1.5,2')
+  covariates: str = "gaussian"  # 'gaussian' or 'uniform' (U(-r/2, r/2), isotropic)
+  input_range: float = 1.0  # r of the uniform covariates
 
   num_outputs = 1  # label slots per token
   varies_context_len = True
@@ -93,22 +106,49 @@ class RegressionTask(base.Task):
     return self.dim + self.num_outputs
 
   def covariance_matrix(self) -> np.ndarray:
+    """Sigma = E[x x^T] (the uniform law's r^2/12 included)."""
+    if self.covariates == "uniform":
+      if self.covariance != "isotropic":
+        raise ValueError("task.covariates='uniform' needs task.covariance='isotropic'")
+      return self.input_range ** 2 / 12 * np.eye(self.dim)
+    if self.covariates != "gaussian":
+      raise ValueError(f"task.covariates={self.covariates!r}; allowed: "
+                       + ", ".join(map(repr, COVARIATES)))
     if self.covariance == "isotropic":
       return np.eye(self.dim)
     if self.covariance == "toeplitz":
       return toeplitz_covariance(self.dim, self.rho)
+    if self.covariance == "diag_linspace":
+      return np.diag(np.linspace(self.cov_min, self.cov_max, self.dim))
+    if self.covariance == "diag":
+      diag = [float(v) for v in self.cov_diag.split(",") if v.strip()]
+      if len(diag) != self.dim or min(diag) <= 0:
+        raise ValueError(f"task.cov_diag={self.cov_diag!r}: need {self.dim} positive "
+                         "comma-separated variances")
+      return np.diag(diag)
     raise ValueError(f"task.covariance={self.covariance!r}; allowed: "
                      + ", ".join(map(repr, COVARIANCES)))
 
   def sample(self, key: jax.Array, batch_size: int, *, step=None,
-             context_len: int | None = None) -> Batch:
+             context_len: int | None = None,
+             covariate_scale: float | None = None) -> Batch:
     """Draws `batch_size` prompts of `context_len` (default: the task's) examples.
 
     `step` (the training step) is ignored: the distribution does not change.
+    `covariate_scale` c draws every covariate (context and query) with covariance
+    c * Sigma: the covariate shift of Zhang, Frei & Bartlett (docs/linear_gd.md).
     """
     del step
     with _compact_threefry():
-      return self._sample(key, batch_size, context_len)
+      batch = self._sample(key, batch_size, context_len)
+    if covariate_scale is None:
+      return batch
+    # y = beta^T x + eps: scaling x by sqrt(c) scales the clean part of y alike.
+    r = _sqrt(covariate_scale)
+    clean = jnp.einsum("bld,bd->bl", batch["x"], batch["beta"])
+    clean_q = jnp.einsum("bd,bd->b", batch["xq"], batch["beta"])
+    return {**batch, "x": r * batch["x"], "xq": r * batch["xq"],
+            "y": batch["y"] + (r - 1) * clean, "yq": batch["yq"] + (r - 1) * clean_q}
 
   def _sample(self, key, batch_size, context_len):
     length = self.context_len if context_len is None else context_len
@@ -123,7 +163,11 @@ class RegressionTask(base.Task):
             + self.prior_scale / math.sqrt(d) * g_beta.reshape(batch_size, d))
     # Context and query covariates together: x_all[:, L] is the query.
     x_all = g_x.reshape(batch_size, length + 1, d)
-    if self.covariance != "isotropic":
+    if self.covariates == "uniform":
+      # Its own draw, so the Gaussian default keeps its bit stream.
+      u = jax.random.uniform(jax.random.fold_in(key, 1), x_all.shape, x_all.dtype)
+      x_all = self.input_range * (u - 0.5)
+    elif self.covariance != "isotropic":
       chol = jnp.asarray(np.linalg.cholesky(self.covariance_matrix()), x_all.dtype)
       x_all = x_all @ chol.T
     noise = _sqrt(self.noise_var) * g_eps.reshape(batch_size, length + 1)

@@ -24,7 +24,7 @@ from icl.train import checkpoint, faults, memory, train_and_evaluate
 from tests.conftest import REPO, run_cli
 from tests.reliability.common import final_state, small
 
-CONFIG_FILES = ("regression", "mqar", "parity", "backcopy", "instability")
+CONFIG_FILES = ("regression", "mqar", "parity", "backcopy", "instability", "linear_gd")
 
 
 # --- 1. a busy work dir --------------------------------------------------------

@@ -101,3 +101,54 @@ def test_superposition_tasks():
   assert_close_mc((resid[..., 1] ** 2).mean(1), 0.1 * 4)
   assert_close_mc(b["beta"][:, 0, 0] ** 2, 1.0)  # beta_i ~ N(0, I_4)
   assert_close_mc(b["yq"][:, 0] * b["yq"][:, 1], 0.0)
+
+
+# --- options for linear attention vs gradient descent (docs/linear_gd.md, "Data") ---
+
+
+def test_diag_covariances():
+  lin = RegressionTask(dim=4, context_len=8, covariance="diag_linspace", cov_min=0.5,
+                       cov_max=2.0)
+  np.testing.assert_allclose(np.diag(lin.covariance_matrix()), [0.5, 1.0, 1.5, 2.0])
+  given = RegressionTask(dim=3, context_len=8, covariance="diag", cov_diag="0.25,1,4")
+  b = draw(given, 8)
+  for i, v in enumerate((0.25, 1.0, 4.0)):
+    assert_close_mc((b["x"][..., i].astype(np.float64) ** 2).mean(1), v)
+    assert_close_mc(b["xq"][:, i].astype(np.float64) ** 2, v)
+  assert_close_mc((b["x"][..., 0] * b["x"][..., 2]).mean(1), 0.0)
+  with pytest.raises(ValueError, match="cov_diag"):
+    RegressionTask(dim=2, covariance="diag", cov_diag="1").covariance_matrix()
+
+
+def test_uniform_covariates_and_noiseless_labels():
+  """von Oswald et al.'s data: x ~ U(-r/2, r/2), w ~ N(0, I) (prior_scale = sqrt d)."""
+  task = RegressionTask(dim=4, context_len=8, covariates="uniform", input_range=1.0,
+                        prior_scale=2.0, noise_var=0.0)
+  b = draw(task, 9)
+  assert np.abs(b["x"]).max() <= 0.5 and np.abs(b["xq"]).max() <= 0.5
+  assert_close_mc((b["x"][..., 1].astype(np.float64) ** 2).mean(1), 1 / 12)
+  assert_close_mc((b["x"][..., 1].astype(np.float64) ** 4).mean(1), 1 / 80)  # kurtosis 9/5
+  np.testing.assert_allclose(b["y"], np.einsum("bld,bd->bl", b["x"], b["beta"]), atol=1e-5)
+  assert_close_mc(b["beta"][:, 0] ** 2, 1.0)
+  np.testing.assert_allclose(task.covariance_matrix(), np.eye(4) / 12)
+  assert task.trivial_loss() == pytest.approx(4 / 12)
+
+
+def test_prior_mean_vector_and_trivial_loss():
+  task = RegressionTask(dim=10, context_len=10, prior_mean=1 / np.sqrt(10), noise_var=0.1)
+  b = draw(task, 10)
+  assert_close_mc(b["beta"].sum(1), np.sqrt(10))  # mu = prior_mean * 1, |mu| = 1
+  assert_close_mc(b["yq"].astype(np.float64) ** 2, task.trivial_loss())
+  assert task.trivial_loss() == pytest.approx(1 + 1 + 0.1)
+
+
+def test_covariate_shift_scales_covariates_and_clean_labels():
+  task = RegressionTask(dim=3, context_len=6, noise_var=0.1)
+  base = task.sample(jax.random.key(4), 5000)
+  shifted = task.sample(jax.random.key(4), 5000, covariate_scale=2.0)
+  np.testing.assert_allclose(shifted["x"], np.sqrt(2) * base["x"], rtol=1e-6)
+  np.testing.assert_array_equal(shifted["beta"], base["beta"])
+  resid = shifted["y"] - np.einsum("bld,bd->bl", shifted["x"], shifted["beta"])
+  np.testing.assert_allclose(resid, base["y"] - np.einsum("bld,bd->bl", base["x"], base["beta"]),
+                             atol=1e-5)
+  assert_close_mc(np.asarray(shifted["yq"], np.float64) ** 2, 2 * 1.0 + 0.1)

@@ -8,6 +8,7 @@ the task's loss takes. Attention layers `sow` their weights and logits through
 `register` call).
 """
 
+from icl.models import gpt2
 from icl.models import one_layer
 from icl.models import transformer
 from icl.models.base import ModelEntry
@@ -15,6 +16,7 @@ from icl.models.base import ModelEntry
 MODELS: dict[str, ModelEntry] = {
     "one_layer": one_layer.ENTRY,
     "transformer": transformer.ENTRY,
+    "gpt2": gpt2.ENTRY,
 }
 
 

@@ -10,7 +10,7 @@ parameters (`draw_params`) and evaluates it (`apply`); this base adds:
   d_cur(t) = min(dims_start + dims_inc floor(t / interval), dim), coordinates >= d_cur
   zeroed; k_cur(t) likewise, positions >= k_cur carry no loss (same loss and gradients
   as the shorter prompt under causal attention);
-- a finite task pool (Raventós): `num_tasks` = M > 0 functions drawn once from the
+- a finite task pool (Raventós): `pool_size` = M > 0 functions drawn once from the
   prior with `pool_seed`, each prompt picking one uniformly; ``pool=False`` samples
   fresh functions (the evaluation on unseen tasks);
 - Garg's out-of-distribution prompts as the ``ood`` option of `sample` (`OOD`).
@@ -59,7 +59,7 @@ class FunctionClassTask(base.Task):
   points_start: int = 11  # curriculum: k_cur at step 0
   points_inc: int = 2  # curriculum: k_cur increment per interval
   interval: int = 2000  # curriculum: steps per increment
-  num_tasks: int = 0  # M: finite pool of functions (Raventós); 0 = a fresh one per prompt
+  pool_size: int = 0  # M: finite pool of functions (Raventós); 0 = a fresh one per prompt
   pool_seed: int = 0  # seed of the pool's one draw
   ood_scale: float = 2.0  # factor of the 'scale_x' / 'scale_w' prompts
 
@@ -100,7 +100,7 @@ class FunctionClassTask(base.Task):
     """The M pool functions: one draw from fold_in(key(pool_seed), 0) (step keys never
     collide with it: the pool is not drawn from a step's key)."""
     key = jax.random.fold_in(jax.random.key(self.pool_seed), 0)
-    return self.draw_params(key, self.num_tasks, self.dim)
+    return self.draw_params(key, self.pool_size, self.dim)
 
   def sample(self, key: jax.Array, batch_size: int, *, step=None,
              context_len: int | None = None, full_size: bool = False,
@@ -120,8 +120,8 @@ class FunctionClassTask(base.Task):
     x = self._ood_inputs(x, ood, k_ood)
     coords = jnp.arange(d) < d_cur
     x = x * coords
-    if self.num_tasks and pool:
-      idx = jax.random.randint(k_pick, (batch_size,), 0, self.num_tasks)
+    if self.pool_size and pool:
+      idx = jax.random.randint(k_pick, (batch_size,), 0, self.pool_size)
       params = jax.tree.map(lambda p: p[idx], self.pool())
     else:
       params = self.draw_params(k_f, batch_size, d_cur)

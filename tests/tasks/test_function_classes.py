@@ -89,7 +89,7 @@ def test_relu_network_matches_formula():
 
 
 def test_pool_is_fixed_and_fresh_tasks_are_not_in_it():
-  task = tasks.TASKS["noisy_linear"](num_tasks=4, pool_seed=7)
+  task = tasks.TASKS["noisy_linear"](pool_size=4, pool_seed=7)
   pool = np.asarray(task.pool()["w"])
   np.testing.assert_array_equal(pool, np.asarray(task.pool()["w"]))
   b = task.sample(_key(4), 256, step=jnp.asarray(5))
@@ -98,13 +98,13 @@ def test_pool_is_fixed_and_fresh_tasks_are_not_in_it():
   assert np.all(dist == 0) and len(np.unique(w[:, 0])) == 4  # every task used
   fresh = np.asarray(task.sample(_key(4), 256, pool=False)["params"]["w"])
   assert np.all(np.abs(fresh[:, None] - pool[None]).max(-1).min(-1) > 0)
-  other = tasks.TASKS["noisy_linear"](num_tasks=4, pool_seed=8)
+  other = tasks.TASKS["noisy_linear"](pool_size=4, pool_seed=8)
   assert not np.allclose(np.asarray(other.pool()["w"]), pool)
 
 
 def test_single_task_pool_dmmse_is_the_noise_floor():
   """Raventós' M = 1: the dMMSE on pool prompts errs by the label noise alone."""
-  task = tasks.TASKS["noisy_linear"](num_tasks=1)
+  task = tasks.TASKS["noisy_linear"](pool_size=1)
   b = task.sample(_key(5), 4000)
   pred = baselines.dmmse(b["x"], b["y"], task.pool()["w"], task.noise_var)
   e = np.asarray(jnp.square(pred - b["y"]).mean(-1)) / task.dim

@@ -83,6 +83,7 @@ def _paper(c):
 def _raventos_format(c):
   c.model.prompt_format = "raventos"
   c.model.io_bias = False
+  c.model.io_init = "normal"
 
 
 def _fast(c):  # tests/test_phenomena-style acceptance: knee at k = d on one core

@@ -3,7 +3,7 @@
 See docs/deep_icl.md. Noisy linear regression with a finite pool of M tasks drawn
 once from N(0, I_D) (``task.pool_size``; 0 = a fresh task per prompt, M = infinity);
 a GPT-2-style transformer in Raventós' format (x-token (0, x), y-token (y, 0, ...),
-no read-in/out bias), read at the x tokens, the loss at every prefix. Compare it with
+no read-in/out bias, N(0, 0.02) read-in/out), read at the x tokens, the loss at every prefix. Compare it with
 the dMMSE on the pool and ridge (lambda = sigma^2): `theory.baselines`.
 
 CPU default (a scaled-down transition): D = 4, K = 8, sigma^2 = 0.125, M = 16, 2
@@ -107,6 +107,7 @@ def get_config(arg: str | None = None):
   c.model.update(config_variants.dataclass_fields_config(gpt2.GPT2Config))
   c.model.prompt_format = "raventos"
   c.model.io_bias = False
+  c.model.io_init = "normal"
   c.model.num_layers, c.model.d_model, c.model.num_heads = 2, 32, 2
 
   c.train.num_steps = 8_000

@@ -15,10 +15,11 @@ so yhat_i sees (x_0, y_0, ..., x_{i-1}, y_{i-1}, x_i): the prediction with i exa
 Every attention kind, norm, positional scheme and probe of the token transformer
 applies (the config subclasses `TransformerConfig`; `merged_weights` is the
 transformer's). GPT-2 details: tanh-approximate GELU MLP of width 4 d_model, every
-weight N(0, init_std = 0.02), the residual projections (attention out, MLP down)
-N(0, init_std / sqrt(2 num_layers)) (Radford et al. 2019). Unlike GPT-2 the attention
-and MLP layers have no biases (the shared blocks have none); the read-in and read-out
-have one when `io_bias` (Garg's nn.Linear; Raventós use none).
+block weight N(0, init_std = 0.02), the residual projections (attention out, MLP
+down) N(0, init_std / sqrt(2 num_layers)) (Radford et al. 2019). Unlike GPT-2 the
+attention and MLP layers have no biases (the shared blocks have none); the read-in
+and read-out have one when `io_bias` and start as PyTorch's nn.Linear (Garg's) or as
+N(0, init_std) (Raventós', `io_init`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from flax import nnx
 from icl.models import base, transformer
 
 PROMPT_FORMATS = ("garg", "raventos")
+IO_INITS = ("torch", "normal")
 ACTIVATIONS = {"gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
                "relu": jax.nn.relu}
 
@@ -47,6 +49,7 @@ class GPT2Config(transformer.TransformerConfig):
   mlp: bool = True  # GPT-2 blocks have an MLP
   prompt_format: str = "garg"  # 'garg' (y in x's coordinate 0) or 'raventos' (disjoint slots)
   io_bias: bool = True  # bias on the read-in and read-out (Garg: yes; Raventós: no)
+  io_init: str = "torch"  # read-in/out init: 'torch' U(+-1/sqrt(fan_in)) (Garg) or 'normal' N(0, init_std) (Raventós)
   activation: str = "gelu_tanh"  # MLP nonlinearity: 'gelu_tanh' (GPT-2) or 'relu'
   init_std: float = 0.02  # std of every weight (residual projections / sqrt(2 L))
   scaled_residual_init: bool = True  # GPT-2's 1/sqrt(2 L) on attention out and MLP down
@@ -56,6 +59,8 @@ class GPT2Config(transformer.TransformerConfig):
     if self.prompt_format not in PROMPT_FORMATS:
       raise ValueError(f"model.prompt_format={self.prompt_format!r}; allowed: "
                        f"{', '.join(PROMPT_FORMATS)}")
+    if self.io_init not in IO_INITS:
+      raise ValueError(f"model.io_init={self.io_init!r}; allowed: {', '.join(IO_INITS)}")
     if self.activation not in ACTIVATIONS:
       raise ValueError(f"model.activation={self.activation!r}; allowed: "
                        f"{', '.join(ACTIVATIONS)}")
@@ -97,17 +102,27 @@ def _normal(std: float, rngs: nnx.Rngs, shape) -> nnx.Param:
   return nnx.Param(std * jax.random.normal(rngs.params(), shape))
 
 
+def _io(cfg: GPT2Config, rngs: nnx.Rngs, shape) -> tuple[nnx.Param, nnx.Param]:
+  """A read-in / read-out weight [fan_in, fan_out] and bias [fan_out]: PyTorch's
+  nn.Linear default U(+-1/sqrt(fan_in)) for both (Garg's _read_in / _read_out), or
+  N(0, init_std) and zeros (Raventós' Dense)."""
+  if cfg.io_init == "normal":
+    return _normal(cfg.init_std, rngs, shape), nnx.Param(jnp.zeros(shape[-1:]))
+  bound = 1.0 / math.sqrt(shape[0])
+  draw = lambda s: nnx.Param(jax.random.uniform(rngs.params(), s, jnp.float32, -bound, bound))
+  return draw(shape), draw(shape[-1:])
+
+
 class GPT2(nnx.Module):
   """batch {"x": [B, K, d], "y": [B, K]} -> yhat [B, K] (module docstring)."""
 
   def __init__(self, cfg: GPT2Config, *, dim: int, context_len: int, rngs: nnx.Rngs):
     self.cfg = cfg
     token_dim = dim + (cfg.prompt_format == "raventos")
-    self.read_in = _normal(cfg.init_std, rngs, (token_dim, cfg.d_model))
-    self.read_out = _normal(cfg.init_std, rngs, (cfg.d_model, 1))
+    self.read_in, read_in_bias = _io(cfg, rngs, (token_dim, cfg.d_model))
+    self.read_out, read_out_bias = _io(cfg, rngs, (cfg.d_model, 1))
     if cfg.io_bias:
-      self.read_in_bias = nnx.Param(jnp.zeros((cfg.d_model,)))
-      self.read_out_bias = nnx.Param(jnp.zeros((1,)))
+      self.read_in_bias, self.read_out_bias = read_in_bias, read_out_bias
     if cfg.positions == "learned":
       self.pos_embed = _normal(cfg.init_std, rngs, (2 * context_len, cfg.d_model))
     self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])

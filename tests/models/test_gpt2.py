@@ -109,12 +109,18 @@ def test_gpt2_init_scales():
   assert abs(std(blk["mlp"]["up"]["kernel"]) / 0.02 - 1) < 0.1
   for w in (blk["attn"]["out"]["kernel"], blk["mlp"]["down"]["kernel"]):
     assert abs(std(w) / (0.02 / math.sqrt(8)) - 1) < 0.1
-  assert abs(std(p["read_in"]) / 0.02 - 1) < 0.2
+  bound = 1 / math.sqrt(5)  # Garg's read-in: nn.Linear's U(+-1/sqrt(d))
+  assert np.abs(p["read_in"]).max() <= bound and std(p["read_in"]) > 0.8 * bound / math.sqrt(3)
+  _, model = _model(io_init="normal", prompt_format="raventos")
+  p = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+  assert abs(std(p["read_in"]) / 0.02 - 1) < 0.2 and p["read_in"].shape == (6, 16)
 
 
 def test_config_choices_and_merged_weights():
   with pytest.raises(ValueError, match="prompt_format"):
     gpt2.GPT2Config(prompt_format="nope")
+  with pytest.raises(ValueError, match="io_init"):
+    gpt2.GPT2Config(io_init="xavier")
   with pytest.raises(ValueError, match="activation"):
     gpt2.GPT2Config(activation="tanh")
   cfg, model = _model()

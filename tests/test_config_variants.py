@@ -232,6 +232,9 @@ COMPOSED = [
     ("instability", "qk_norm,z_loss", ["qk_norm", "z_loss"]),
     ("sweeps.heads", "quick,linear", ["quick", "linear"]),
     ("sweeps.mqar_pairs", "no_conv,softmax", ["no_conv", "softmax"]),
+    ("function_classes", "sparse_linear,curriculum,fast", ["sparse_linear", "curriculum", "fast"]),
+    ("function_classes", "paper,decision_tree", ["paper", "decision_tree"]),
+    ("task_diversity", "m4,small,quick", ["m4", "small", "quick"]),
 ]
 
 

@@ -8,6 +8,7 @@ the task's loss takes. Attention layers `sow` their weights and logits through
 `register` call).
 """
 
+from icl.models import gpt2
 from icl.models import lsa
 from icl.models import one_layer
 from icl.models import transformer
@@ -17,6 +18,7 @@ MODELS: dict[str, ModelEntry] = {
     "lsa": lsa.ENTRY,
     "one_layer": one_layer.ENTRY,
     "transformer": transformer.ENTRY,
+    "gpt2": gpt2.ENTRY,
 }
 
 

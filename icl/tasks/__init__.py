@@ -13,9 +13,14 @@ from typing import Any
 
 from icl.tasks.backcopy import BackcopyTask
 from icl.tasks.base import Task
+from icl.tasks.decision_tree import DecisionTreeTask
+from icl.tasks.linear import LinearTask
 from icl.tasks.mqar import MQARTask
+from icl.tasks.noisy_linear import NoisyLinearTask
 from icl.tasks.parity import InContextParityTask, RunningParityTask, SparseParityTask
 from icl.tasks.regression import RegressionTask, SuperpositionTask
+from icl.tasks.relu_network import ReluNetworkTask
+from icl.tasks.sparse_linear import SparseLinearTask
 
 TASKS: dict[str, type[Task]] = {
     "regression": RegressionTask,
@@ -25,6 +30,11 @@ TASKS: dict[str, type[Task]] = {
     "incontext_parity": InContextParityTask,
     "running_parity": RunningParityTask,
     "backcopy": BackcopyTask,
+    "linear": LinearTask,
+    "noisy_linear": NoisyLinearTask,
+    "sparse_linear": SparseLinearTask,
+    "relu_network": ReluNetworkTask,
+    "decision_tree": DecisionTreeTask,
 }
 
 

@@ -162,3 +162,20 @@ def test_plot_and_evaluate_on_the_heads_quick_sweep_dir(tmp_path):
   assert os.path.exists(os.path.join(out, "figures", "metrics_vs_num_heads.png"))
   for h in (1, 2):
     assert os.path.exists(os.path.join(out, f"num_heads={h}", "figures", "omega_mu.png"))
+
+
+def test_a_point_running_elsewhere_is_skipped(tmp_path):
+  """A point whose work dir another live process holds (here: this test, through
+  the same OS lock the trainer takes) is reported and not started twice."""
+  from icl import workdir as workdir_lib
+  config, out = sweep_config(tmp_path, heads=(1, 2)), str(tmp_path / "sweep")
+  first = run_cli("icl.sweep", f"--config={config}", f"--workdir={out}", "--dry_run",
+                  check=True)
+  assert "num_heads=1: to run" in first.stderr
+  os.makedirs(os.path.join(out, "num_heads=1"))
+  with workdir_lib.Lock(os.path.join(out, "num_heads=1")):
+    proc = run_cli("icl.sweep", f"--config={config}", f"--workdir={out}", "--dry_run",
+                   check=True)
+  assert "num_heads=1: running in another process, skipped" in proc.stderr
+  assert "num_heads=2: to run" in proc.stderr
+  assert "num_heads=1: to run" not in proc.stderr

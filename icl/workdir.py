@@ -100,12 +100,18 @@ class Lock:
 def is_busy(workdir: str) -> bool:
   """True when a live process holds the work dir's lock (checked without taking it
   for longer than the check)."""
-  if not os.path.exists(os.path.join(workdir, LOCK)):
+  import fcntl
+  path = os.path.join(workdir, LOCK)
+  try:
+    fd = os.open(path, os.O_RDONLY)  # never creates or writes: a reader's check
+  except OSError:
     return False
   try:
-    Lock(workdir).acquire().release()
-  except WorkdirBusy:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+  except OSError:
     return True
+  finally:
+    os.close(fd)  # closing releases a lock we took
   return False
 
 

@@ -6,7 +6,18 @@ import sys
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
+
+# Many tests compile the same small programs (the tiny configs): JAX's persistent
+# compilation cache, shared by the xdist workers and the CLI subprocesses (which use
+# the user cache directory by default), compiles each once per machine.
+_CACHE = os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                 "icl", "jax-tests"))
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

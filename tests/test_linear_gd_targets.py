@@ -34,6 +34,10 @@ def train(arg, steps, seed=0):
   return exp, float(result["loss"][0]), float(result["loss_stderr"][0]), probes
 
 
+# Issue-level acceptance runs (~40 s each on 2 cores): python -m pytest -m slow.
+pytestmark = pytest.mark.slow
+
+
 def test_t2_one_head_learns_one_step_gd():
   """mu = 0, sigma = 0: R* = B (1 - gamma*), gamma* = n / (n + 1 + d) = 0.625."""
   _, risk, se, probes = train("t2,lr=0.003", 1500)

@@ -18,7 +18,8 @@ Variants: default (the paper's schedule), h1, h2, h4, h8 (that H only, into the 
 sweep dir), quick (a few steps, for tests),
 superposition (the multi-task setting, d = 6, L = 48, two outputs, H in {3, 4}),
 linear (linear attention at every H).
-Aliases: steps, lr, batch, seeds (base.train.*).
+Aliases: steps (base.train.num_steps), lr (base.train.lr), batch (base.train.batch_size),
+seeds (base.train.num_seeds).
 The results table (README.md, WORKSPACE_NOTES.md) reads runs/paper/summary.csv and
 `python -m icl.evaluate --workdir=runs/paper/num_heads=<H>`.
 """

@@ -7,15 +7,15 @@ icl.devinterp and the probes' curves reach 5e5 steps; probes every 1k steps; the
 weights' snapshots are log-spaced too.
 
   python -m icl.sweep --config=configs/sweeps/paper.py --workdir=runs/paper
-  python -m icl.sweep --config=configs/sweeps/paper.py:h2 --workdir=runs/paper
+  python -m icl.sweep --config=configs/sweeps/paper.py:h2 --workdir=runs/paper_h2
   python -m icl.sweep --config=configs/sweeps/paper.py:quick --workdir=/tmp/paper
 
 `--config=configs/sweeps/paper.py:<items>` takes comma-separated items, applied in
 order (icl/config_variants.py): a variant name, or `alias=value` / `dotted.path=value`
 (the experiment's fields are under `base.`).
 
-Variants: default (the paper's schedule), h1, h2, h4, h8 (that H only, into the same
-sweep dir), quick (a few steps, for tests),
+Variants: default (the paper's schedule), h1, h2, h4, h8 (that H only; give each its own
+--workdir: a sweep dir holds one grid), quick (a few steps, for tests),
 superposition (the multi-task setting, d = 6, L = 48, two outputs, H in {3, 4}),
 linear (linear attention at every H).
 Aliases: steps (base.train.num_steps), lr (base.train.lr), batch (base.train.batch_size),

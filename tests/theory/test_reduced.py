@@ -211,3 +211,28 @@ def test_four_head_reduced_dynamics_from_random_init():
       np.testing.assert_allclose(np.abs(omega), 0.155, atol=1e-3)
       assert round(float(traj["eta"][-1]), 4) == pytest.approx(0.8872, abs=2e-4)
   assert common[2] < common.get(3, common.get(1))  # the split sets |omega|
+
+
+def test_two_identical_heads_are_a_local_minimum():
+  """Why an H = 2 seed can stay at the single-head loss for all 500k steps
+  (WORKSPACE_NOTES.md, the paper-schedule table): two heads with the same omega and
+  the same sign of mu are one head split in two, and the reduced loss has a local
+  minimum there. From the trained seed's values (omega ~ -0.54, mu ~ -0.75 per head)
+  gradient descent on Ltilde stays on that manifold and ends at the single-head
+  optimum (omega = -1/sqrt(d), mu_1 + mu_2 = -mu*); the Hessian there has no negative
+  eigenvalue (one zero mode: moving mu between the identical heads), so the escape
+  to the zero-sum pair needs a finite push, not just noise along a descent direction."""
+  d, L, s2 = 5, 40, 0.1
+  omega_opt, mu_opt, loss_opt = theory.single_head_optimum(d, L, s2)
+  traj = theory.reduced_gd(jnp.array([-0.54, -0.54]), jnp.array([-0.75, -0.75]), d, L, s2,
+                           lr=0.05, num_steps=20_000)
+  omega, mu = np.asarray(traj["omega"][-1]), np.asarray(traj["mu"][-1])
+  np.testing.assert_allclose(omega, -omega_opt, rtol=1e-3)
+  np.testing.assert_allclose(mu.sum(), -mu_opt, rtol=1e-3)
+  assert float(traj["loss"][-1]) == pytest.approx(float(loss_opt), rel=1e-4)
+  point = jnp.array([*omega, *mu])
+  hess = jax.hessian(lambda p: theory.reduced_loss(p[:2], p[2:], d, L, s2))(point)
+  eig = np.linalg.eigvalsh(np.asarray(hess, np.float64))
+  assert eig.min() > -1e-3 and np.sort(eig)[1] > 0.1, eig  # PSD, one flat mode
+  # The zero-sum pair at the same scale is far lower: the minimum is only local.
+  assert float(theory.pair_limit(d, L, s2)[1]) < float(loss_opt) - 0.1

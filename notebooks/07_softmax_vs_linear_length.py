@@ -22,7 +22,6 @@
 
 # %%
 
-import numpy as np
 
 from _common import HEADS, QUICK, experiment_config, heads_runs, plt, save, train
 from icl import workdir as workdir_lib

@@ -242,8 +242,12 @@ def _flops(f: dict) -> list[str]:
 def _token_peers(t: dict) -> list[str]:
   lines = [f"Config `{t['config']}`, batch {t['batch_size']}; Zoology's model and step are "
            "`benchmarks/zoology_reference.py` (its batches drawn up front, untimed; "
-           "embedding dropout 0.1).", "",
-           "| case | steps/s | first block s |", "|---|---|---|"]
+           "embedding dropout 0.1).", ""]
+  env = t.get("environment")
+  if env:
+    lines += [f"Measured {env['date']} on {env['machine']}, load average at start "
+              f"{env['load_avg_start']}.", ""]
+  lines += ["| case | steps/s | first block s |", "|---|---|---|"]
   for r in t["rows"]:
     lines.append(f"| {r['case']} | {_fmt(r['steps_per_s'], 1)} | {_fmt(r['first_block_s'], 1)} |")
   lines.append("")

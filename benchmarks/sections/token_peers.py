@@ -9,6 +9,9 @@ the cost of the transformer's backward pass and its achieved FLOP/s.
   backward of the training loss on one fixed batch (jitted), the step's steps/s,
   the analytic model FLOPs (benchmarks/flops.py) and the fraction of the measured
   float32 matmul peak they reach.
+
+Both run in full mode only (their compiles would double the tiny mode's cost);
+tests/benchmarks/test_token_peers.py runs them with the tiny mode's settings.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class ZoologyCase:
     self._run(self.steps)
 
 
-@register("token_peers")
+@register("token_peers", when=lambda s: not s.quick)  # full mode only
 def token_peers(s: Settings, results: dict) -> dict:
   """MQAR steps/s: icl (full read-out, loss positions) vs Zoology's PyTorch code."""
   del results
@@ -98,6 +101,7 @@ def token_peers(s: Settings, results: dict) -> dict:
     for r in rows[:2]:
       ratios[f"{r['case']} vs zoology"] = r["steps_per_s"] / zoo
   return {"config": "mqar" + (":tiny" if s.quick else ""),
+          "environment": harness.environment(),
           "batch_size": config.train.batch_size, "rows": rows, "ratios": ratios,
           "skipped": skipped}
 
@@ -122,7 +126,7 @@ def _fwd_and_fwd_bwd(config):
   return block(fwd), block(fwd_bwd), reps, positions
 
 
-@register("transformer_backward")
+@register("transformer_backward", when=lambda s: not s.quick)
 def transformer_backward(s: Settings, results: dict) -> dict:
   """Per shipped transformer config (and MQAR with the full read-out): fwd and
   fwd+bwd ms on a fixed batch, steps/s of the training chunk, model FLOP/s."""

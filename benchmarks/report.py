@@ -358,4 +358,13 @@ ANALYSIS = """\
   pays imports, backend init, the init/chunk/eval compiles and ~2.5k steps; JAX's
   persistent compilation cache (JAX_COMPILATION_CACHE_DIR) removes the compiles on
   every later run.
+- Token models (the MQAR, backcopy and instability tables): the backward's excess
+  over 2x the forward is XLA:CPU layout work, not arithmetic: transposes of the
+  activations around the batched attention dots and the weight-gradient dots, and
+  elementwise passes over the [B*T, V] logits. The read-out's weight gradient (a
+  [B*T, V] transpose under autodiff) and the cross-entropy's gather/scatter are gone
+  (`icl/models/matmul.py`, `losses.token_cross_entropy`); with the loss-position
+  read-out the last block and the read-out run on the K scored rows only. What is
+  left bounds the small configs' FLOP/s: at d = 64 every matmul is 64 wide, below the
+  width where the CPU's matmul kernels reach the 1024^2 peak.
 """

@@ -6,6 +6,8 @@ import json
 import math
 import os
 
+import numpy as np
+
 from configs.regression import get_config
 from icl import devinterp, plot
 from icl import workdir as workdir_lib
@@ -59,3 +61,39 @@ def test_devinterp_cli_on_a_tiny_run(tmp_path):
   bad = run_cli("icl.devinterp", f"--workdir={wd}", "--seed_index=3", timeout=600)
   assert bad.returncode == 2 and "seed_index" in bad.stderr
   assert workdir_lib.read_metrics(wd)
+
+
+# --- the H = 2 regression model: the LLC's steepest rise against the theory's stages ----
+
+
+def _h2_stage_comparison(wd, num_seeds, num_steps, ckpt_every, llc_config):
+  from icl.probes import llc as llc_lib
+  c = get_config("h2")
+  c.train.update(dict(num_steps=num_steps, log_every=20, eval_every=num_steps,
+                      ckpt_every=ckpt_every, keep_ckpts=num_steps // ckpt_every,
+                      num_seeds=num_seeds))
+  c.probes.every = 20
+  c.probes.snapshots = 0
+  c.eval.num_prompts = 256
+  c.eval.context_lens = "40"
+  train_and_evaluate(c, wd)
+  rows = devinterp.stage_comparison(wd, llc_lib.LLCConfig(**llc_config))
+  for r in rows:
+    print(f"seed {r['seed']}: fast drop {r['drop_start']}-{r['drop_end']}, steepest rise "
+          f"{r['steepest_rise']}, position {r['position']:.2f}, llc "
+          f"{[round(x, 1) for x in r['llc']]}")
+    assert r["nonfinite_chains"] == 0 and r["max_stability"] < 0.8
+  return rows
+
+
+def test_h2_llc_rises_fastest_inside_the_fast_drop(tmp_path):
+  """The relation of WORKSPACE_NOTES.md ("LLC and essential dynamics over training"):
+  lambda_hat rises fastest (per log step) inside the reduced theory's fast-drop stage
+  of each seed's own (omega, mu) trajectory. A short version: 3 seeds, 480 steps,
+  a checkpoint every 40, 4 chains x (50 + 100) SGLD steps."""
+  rows = _h2_stage_comparison(
+      str(tmp_path / "h2"), 3, 480, 40,
+      dict(epsilon=3e-4, nbeta=60.0, gamma=6.0, num_chains=4, num_burnin=50,
+           num_draws=100))
+  positions = np.array([r["position"] for r in rows])
+  assert np.all((positions > 0) & (positions < 1)), positions

@@ -285,8 +285,13 @@ def stage_comparison(workdir: str, llc_config, *, batch_size: int = 128,
   everywhere). Per seed: steps, llc, llc_std, the steepest rise (t_lo, t_hi), the
   stages, and `position`: where the rise's geometric midpoint sqrt(t_lo t_hi) lies
   in the fast-drop stage on a log axis, (log t - log drop_start) / (log drop_end -
-  log drop_start): inside the stage iff 0 < position < 1."""
+  log drop_start): inside the stage iff 0 < position < 1; `rise`, lambda_hat(t_hi) -
+  lambda_hat(t_lo); and `in_stage`: the fraction of the whole change lambda_hat(last)
+  - lambda_hat(first) made between drop_start and drop_end (lambda_hat interpolated
+  in log t)."""
   import math
+
+  import numpy as np
 
   spec, exp, steps, stacked = load_checkpoints(workdir, None)
   out = llc_estimates(exp, stacked, llc_config, batch_size, num_reference, sgld_seed,
@@ -301,11 +306,16 @@ def stage_comparison(workdir: str, llc_config, *, batch_size: int = 128,
     mid = math.sqrt(lo * hi)
     position = (math.log(mid) - math.log(max(start, 1))) / (
         math.log(max(end, 1)) - math.log(max(start, 1)) or float("nan"))
+    log_t, llc = np.log(np.maximum(steps, 1)), out["llc"][s]
+    at = lambda t: float(np.interp(math.log(max(t, 1)), log_t, llc))
+    in_stage = (at(end) - at(start)) / (float(llc[-1] - llc[0]) or float("nan"))
     rows.append({"seed": s, "steps": list(steps), "llc": out["llc"][s].tolist(),
                  "llc_std": out["llc_std"][s].tolist(),
                  "max_stability": float(out["stability"][s].max()),
                  "nonfinite_chains": int(out["nonfinite"][s].sum()),
-                 "steepest_rise": (lo, hi), "drop_start": start, "drop_end": end,
+                 "steepest_rise": (lo, hi), "rise": float(llc[steps.index(hi)] -
+                                                          llc[steps.index(lo)]),
+                 "in_stage": in_stage, "drop_start": start, "drop_end": end,
                  "omega_peak": stages["omega_peak"], "position": position,
                  "trajectory": stages["trajectory"]})
   return rows

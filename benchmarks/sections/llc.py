@@ -140,11 +140,15 @@ else:
 
   from benchmarks import report
 
+  # python -m benchmarks.sections.llc [all | h2 | transformer] [repeats]
   part = sys.argv[1] if len(sys.argv) > 1 else "all"
-  settings = Settings.for_mode(False, repeats=3)
+  repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+  settings = Settings.for_mode(False, repeats=repeats)
   if part == "transformer":
-    rows = _measure(_transformer_cases(100, 200), int(sys.argv[2]) if len(sys.argv) > 2 else 2, 4,
-                    300)
+    rows = _measure(_transformer_cases(100, 200), repeats, 4, 300)
+  elif part == "h2":
+    rows = [row for c in (1, 4, 8) for row in _measure(_chain_cases(c, 100), repeats, c, 100)]
+    rows += _measure(_checkpoint_cases(4, 4, 100), repeats, 16, 100)
   else:
     rows = llc(settings, {})
   print(json.dumps(rows, indent=1))

@@ -63,6 +63,19 @@ def test_devinterp_cli_on_a_tiny_run(tmp_path):
   assert bad.returncode == 2 and "seed_index" in bad.stderr
   assert workdir_lib.read_metrics(wd)
 
+  # step 0 is rebuilt from the seed as the trainer drew it; all seeds: leaves [S, T]
+  import jax
+
+  from icl.train import core
+  spec, exp, steps, stacked = devinterp.load_checkpoints(wd, None, include_init=True)
+  assert steps == [0, 10, 20, 40, 70, 110, 200]
+  init = core.init_states(exp, core.seed_keys(spec)[0])["params"]
+  for a, b in zip(jax.tree.leaves(stacked), jax.tree.leaves(init)):
+    assert a.shape[:2] == (1, 7)
+    np.testing.assert_array_equal(a[:, 0], b)
+  with pytest.raises(ValueError, match="not checkpoints"):
+    devinterp.run(wd, llc_config=object(), llc_steps=[10, 15])
+
 
 # --- the H = 2 regression model: the LLC's steepest rise against the theory's stages ----
 

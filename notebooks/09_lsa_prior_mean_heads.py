@@ -37,10 +37,10 @@ import theory
 from _common import QUICK, lgd_config, plt, save, seed_slice, train
 from icl.evaluate import load_run
 
-D = 4 if QUICK else 10  # d = C
+D = 3 if QUICK else 10  # d = C
 HEADS = (1, D + 1) if QUICK else (1, 2, 3, 4, 6, 8, 11, 16)
-NUM_EVAL = 4096 if QUICK else 200_000  # fresh prompts per risk: SE ~ R sqrt(2 / NUM_EVAL)
-NUM_FIT = 20_000 if QUICK else 400_000  # least-squares prompts (fit bias ~ p / NUM_FIT R)
+NUM_EVAL = 2048 if QUICK else 200_000  # fresh prompts per risk: SE ~ R sqrt(2 / NUM_EVAL)
+NUM_FIT = 5_000 if QUICK else 400_000  # least-squares prompts (fit bias ~ p / NUM_FIT R)
 SIZE = f"dim={D},context_len={D}"
 STEPS = "" if QUICK else ",steps=5000"
 KEY = jax.random.key(12345, impl="rbg")

@@ -18,6 +18,7 @@ import pytest
 
 import theory
 from configs.linear_gd import get_config
+from icl import config_lib
 from icl.models import lsa
 from icl.probes import gd_alignment, recording
 from icl.train import core
@@ -73,6 +74,17 @@ def check_excess(r, gap):
 
 
 # --- fast (CI) -------------------------------------------------------------------------
+
+
+def test_covariate_shift_is_a_config_field():
+  """t5 evaluates Sigma_test = 2 Sigma and Sigma / 2 (eval.covariate_scales, read by
+  python -m icl.evaluate.linear_gd); a non-positive scale is refused in one line."""
+  assert config_lib.resolve(get_config("t5"), check_devices=False).eval.covariate_scales == (
+      2.0, 0.5)
+  assert config_lib.resolve(get_config("t2"), check_devices=False).eval.covariate_scales == ()
+  with pytest.raises(config_lib.ConfigError, match="eval.covariate_scales"):
+    config_lib.resolve(get_config("t5,eval.covariate_scales=2;-1"), check_devices=False)
+
 
 
 def test_t2_fast_one_head_learns_one_step_gd():

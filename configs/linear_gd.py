@@ -10,6 +10,8 @@ Adam 1e-3 with 200 warm-up steps and cosine decay, batch 2048, 4000 steps.
   python -m icl.train --config=configs/linear_gd.py:t7,heads=6 --workdir=runs/lgd_t7_h6
   python -m icl.train --config=configs/linear_gd.py:t8 --workdir=runs/lgd_t8
   python -m icl.train --config=configs/linear_gd.py:t4,layers=2,steps=20000 ...
+  python -m icl.train --config=configs/linear_gd.py:t6,layers=2 --workdir=runs/lgd_t6_k2
+  python -m icl.evaluate.linear_gd --workdir=runs/lgd_t5  # + eval.context_lens, covariate_scales
 
 `--config=configs/linear_gd.py:<items>` takes comma-separated items, applied in
 order (icl/config_variants.py): a variant name, or `alias=value` / `dotted.path=value`.

@@ -31,8 +31,8 @@ FIGURE_NOTEBOOKS = [
     "04_loss_vs_context_length.py", "05_reduced_dynamics.py", "06_superposition.py",
     "07_softmax_vs_linear_length.py", "08_anisotropic_covariates.py",
     "09_lsa_prior_mean_heads.py", "10_lsa_layers_and_shift.py"]
-# QUICK costs ~35 s of CPU each (several trainings and least-squares fits): run with
-# `-m slow`, outside CI's budget.
+# QUICK still trains 3-4 models and fits least squares (~35 s of CPU each cold, ~12 s
+# with JAX's compilation cache warm): run with `-m slow`, outside CI's budget.
 SLOW_NOTEBOOKS = {"09_lsa_prior_mean_heads.py", "10_lsa_layers_and_shift.py"}
 SCRIPTS = ["parity_analysis.py", "tasks_mqar_pairs.py"]
 SHARED = ["_common.py"]  # imported by the figure notebooks, not run on its own

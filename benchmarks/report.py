@@ -77,6 +77,14 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
   if p:
     rows.append(("probes cost <= 20%", f"{100 * p['overhead']:.0f}%",
                  _verdict(p["overhead"] <= 0.2)))
+  tp = _ok(results, "token_peers") or {}
+  for k, goal in (("icl full read-out vs zoology", 2.0), ("icl loss positions vs zoology", 2.5)):
+    v = (tp.get("ratios") or {}).get(k)
+    if v is not None:
+      rows.append((f"MQAR {k} >= {goal}x", f"{v:.2f}x", _verdict(v >= goal)))
+  for r in (_ok(results, "transformer_backward") or {}).get("rows", []):
+    rows.append((f"{r['config']}: backward <= 2x forward (fwd+bwd <= 3x)",
+                 f"{r['bwd_over_fwd']:.2f}x", _verdict(r["bwd_over_fwd"] <= 2.0)))
   cs = _ok(results, "cold_start") or {}
   for k in ("no_cache", "cache_warm"):
     t = cs.get(k, {}).get("to_target_s")
@@ -231,6 +239,42 @@ def _flops(f: dict) -> list[str]:
   return lines + [""]
 
 
+def _token_peers(t: dict) -> list[str]:
+  lines = [f"Config `{t['config']}`, batch {t['batch_size']}; Zoology's model and step are "
+           "`benchmarks/zoology_reference.py` (its batches drawn up front, untimed; "
+           "embedding dropout 0.1).", ""]
+  env = t.get("environment")
+  if env:
+    lines += [f"Measured {env['date']} on {env['machine']}, load average at start "
+              f"{env['load_avg_start']}.", ""]
+  lines += ["| case | steps/s | first block s |", "|---|---|---|"]
+  for r in t["rows"]:
+    lines.append(f"| {r['case']} | {_fmt(r['steps_per_s'], 1)} | {_fmt(r['first_block_s'], 1)} |")
+  lines.append("")
+  if t.get("ratios"):
+    lines += ["Ratios: " + ", ".join(f"{k} = {v:.2f}x" for k, v in t["ratios"].items()), ""]
+  for k, v in (t.get("skipped") or {}).items():
+    lines += [f"Skipped {k}: {v}", ""]
+  return lines
+
+
+def _transformer_backward(t: dict) -> list[str]:
+  lines = [f"Matmul peak {t['matmul_peak_flop_per_s'] / 1e9:.1f} GFLOP/s. fwd / fwd+bwd: "
+           "the training loss and its gradient on one fixed batch (jitted); steps/s: the "
+           "training chunk (sampler and AdamW included); model FLOPs: "
+           "`benchmarks/flops.py` (matmuls only, forward x3).", "",
+           "| config | read-out rows | fwd ms | fwd+bwd ms | bwd / fwd | steps/s | "
+           "model GFLOP/step | model GFLOP/s | % of peak (step) | % of peak (fwd+bwd) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+  for r in t["rows"]:
+    lines.append(f"| {r['config']} | {r['readout_rows']} | {r['fwd_ms']:.2f} | "
+                 f"{r['fwd_bwd_ms']:.2f} | {r['bwd_over_fwd']:.2f} | "
+                 f"{_fmt(r['steps_per_s'], 1)} | {r['model_flops_per_step'] / 1e9:.3f} | "
+                 f"{r['model_flop_per_s'] / 1e9:.1f} | {100 * r['fraction_of_peak']:.0f}% | "
+                 f"{100 * r['fwd_bwd_fraction_of_peak']:.0f}% |")
+  return lines + [""]
+
+
 def _models(m: dict) -> list[str]:
   lines = ["| config | model | steps/s | compile s |", "|---|---|---|---|"]
   for r in m["rows"]:
@@ -257,6 +301,12 @@ def render(results: dict) -> str:
   lines += _startup(results)
   lines += _block(results, "flops", "Achieved FLOP/s", _flops)
   lines += _block(results, "models", "Larger models (parity / recall tasks)", _models)
+  if "token_peers" in results:  # results.json before it had no such section
+    lines += _block(results, "token_peers", "MQAR: icl vs Zoology's PyTorch code "
+                    "(blocks interleaved)", _token_peers)
+  if "transformer_backward" in results:
+    lines += _block(results, "transformer_backward", "Transformer: backward vs forward, "
+                    "achieved FLOP/s", _transformer_backward)
   if "llc" in results:  # full mode only; results.json before it had no such section
     lines += _block(results, "llc", "LLC: SGLD chains vmapped vs chain by chain", _llc)
   if results.get("analysis"):
@@ -308,4 +358,13 @@ ANALYSIS = """\
   pays imports, backend init, the init/chunk/eval compiles and ~2.5k steps; JAX's
   persistent compilation cache (JAX_COMPILATION_CACHE_DIR) removes the compiles on
   every later run.
+- Token models (the MQAR, backcopy and instability tables): the backward's excess
+  over 2x the forward is XLA:CPU layout work, not arithmetic: transposes of the
+  activations around the batched attention dots and the weight-gradient dots, and
+  elementwise passes over the [B*T, V] logits. The read-out's weight gradient (a
+  [B*T, V] transpose under autodiff) and the cross-entropy's gather/scatter are gone
+  (`icl/models/matmul.py`, `losses.token_cross_entropy`); with the loss-position
+  read-out the last block and the read-out run on the K scored rows only. What is
+  left bounds the small configs' FLOP/s: at d = 64 every matmul is 64 wide, below the
+  width where the CPU's matmul kernels reach the 1024^2 peak.
 """

@@ -21,8 +21,9 @@ minutes). The paper's setting, for a GPU: ``--config=configs/task_diversity.py:p
 order (icl/config_variants.py): a variant name, or `alias=value` / `dotted.path=value`.
 The pool is drawn with ``task.pool_seed``, which follows ``seed``.
 
-Variants: default (M = 16), m4, m32, m256, m_inf (M = 0: fresh tasks), paper (the
-paper's setting; GPU), small (the paper's Small model, 4 layers / 64 / 2 heads),
+Variants: default (M = 16), m4, m32, m256, m_inf (M = 0: fresh tasks), devinterp
+(m_inf with a checkpoint every 100 steps, all kept: the tiny transformer of
+docs/devinterp.md), paper (the paper's setting; GPU), small (the paper's Small model, 4 layers / 64 / 2 heads),
 quick (a few steps, for tests).
 Aliases: M (task.pool_size), dim (task.dim), context_len (task.context_len),
 noise_var (task.noise_var), d_model (model.d_model), layers (model.num_layers),
@@ -62,6 +63,16 @@ def _small(c):
   c.model.num_layers, c.model.d_model, c.model.num_heads = 4, 64, 2
 
 
+def _devinterp(c):
+  # The tiny transformer of the LLC / essential-dynamics experiment (docs/devinterp.md):
+  # fresh tasks (M = infinity), a checkpoint every 100 steps, all 80 kept, so that
+  # essential dynamics sees the whole trajectory and the LLC a log-plus-linear subset.
+  c.task.pool_size = 0
+  c.train.log_every = 100
+  c.train.ckpt_every = 100
+  c.train.keep_ckpts = c.train.num_steps // 100
+
+
 def _quick(c):
   c.model.num_layers, c.model.d_model = 1, 16
   c.train.num_steps = 20
@@ -77,6 +88,7 @@ VARIANTS = {
     "m32": _pool(32),
     "m256": _pool(256),
     "m_inf": _pool(0),
+    "devinterp": _devinterp,
     "paper": _paper,
     "small": _small,
     "quick": _quick,

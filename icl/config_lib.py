@@ -72,6 +72,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.skip_nonfinite = False  # drop a step whose loss/grads are non-finite (else stop)
   c.train.divergence_factor = 100.0  # stop (exit 3) when a seed's training loss exceeds
   #   this multiple of the task's trivial loss (or of its first chunk's loss); 0 = off
+  c.train.readout_positions = True  # where the task declares its loss positions (MQAR
+  #   queries, sparse parity's query) and the model supports it (transformer), the
+  #   training loss reads the output at those positions only (same loss and gradients)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_prompts = 20_000  # fresh prompts per evaluation
@@ -119,6 +122,7 @@ class TrainSpec:
   ckpt_schedule: str = "linear"
   skip_nonfinite: bool = False
   divergence_factor: float = 100.0
+  readout_positions: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,15 +18,29 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
 
 
 def token_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
-  """-log softmax(logits)[target] per position: [...]."""
-  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-  return -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  """-log softmax(logits)[target] = logsumexp(logits) - logits[target] per position: [...].
+
+  The target's logit is picked by comparing against an iota (a select fused into the
+  reduction), not by a gather: the gradient is then softmax - onehot in one
+  elementwise pass, where a gather's gradient is a scatter into a zero [..., V]
+  buffer (on CPU the largest single cost of the token models' backward pass).
+  """
+  logits = logits.astype(jnp.float32)
+  hit = jnp.arange(logits.shape[-1], dtype=targets.dtype) == targets[..., None]
+  picked = jnp.sum(jnp.where(hit, logits, 0.0), axis=-1)
+  return jax.nn.logsumexp(logits, axis=-1) - picked
 
 
 def masked_cross_entropy(logits: jax.Array, targets: jax.Array,
                          mask: jax.Array) -> jax.Array:
   """Mean next-token cross-entropy over the positions where mask is 1."""
   return masked_mean(token_cross_entropy(logits, targets), mask)
+
+
+def gather_positions(values: jax.Array, positions: jax.Array) -> jax.Array:
+  """values [B, T, ...] at positions [B, P] (int): [B, P, ...]."""
+  index = positions.reshape(positions.shape + (1,) * (values.ndim - 2))
+  return jnp.take_along_axis(values, index, axis=1)
 
 
 def correct(logits: jax.Array, targets: jax.Array) -> jax.Array:

@@ -144,3 +144,25 @@ def ridge_risk_proportional(d, L, s2):
   """
   inv_xi = L / d
   return 0.5 * (s2 + 1 - inv_xi + jnp.sqrt(4 * s2 + (s2 + inv_xi - 1) ** 2))
+
+
+def gd_opt_risk_proportional(xi, s2):
+  """Optimal one-step GD risk in the proportional limit d, L -> inf, d/L = xi.
+
+  The limit of `gd_opt_risk`: (d + 1 + d s2)/L -> xi (1 + s2), so
+  eta* -> 1/(1 + xi (1 + s2)) and R -> 1 + s2 - 1/(1 + xi (1 + s2)). Compared with
+  `ridge_risk_proportional` at the same (xi, s2) it shows what one step of GD loses
+  against Bayes; the paper's high-noise example xi = 0.2, s2 = 3 gives 3.444 vs
+  3.405 (docs/regression.md, "Targets").
+  """
+  return 1 + s2 - 1 / (1 + xi * (1 + s2))
+
+
+def fixed_norm_length_risk(eta, d, L, L_train, s2):
+  """Risk at prompt length L of linear attention trained with the fixed normaliser
+  n = L_train: yhat = (eta / L_train) sum_{l <= L} y_l x_l^T xq, one-step GD with
+  step eta L / L_train on a prompt of length L (`gd_risk`). It grows like
+  (L / L_train)^2 once eta L / L_train exceeds the step that `gd_risk` tolerates:
+  the blow-up of a fixed-normaliser linear attention on long prompts.
+  """
+  return gd_risk(eta * L / L_train, d, L, s2)

@@ -6,15 +6,17 @@
   flops.py      achieved FLOP/s against a matmul peak (reads the icl rows)
   startup.py    time to first step and cold start (full mode only)
   llc.py        SGLD chains vmapped vs chain by chain (full mode only)
+  token_peers.py  MQAR: icl vs Zoology's PyTorch code; transformer fwd vs bwd, FLOP/s
 """
 
-from benchmarks.sections import baselines, flops, llc, sampler, startup, training  # noqa: F401 (register)
+from benchmarks.sections import (  # noqa: F401 (register)
+    baselines, flops, llc, sampler, startup, token_peers, training)
 from benchmarks.sections.registry import (SECTIONS, Section, Settings, is_error,
                                           register, run_section)
 
 # The run order: baselines reuse the icl cases, flops reads the icl rows.
-ORDER = ("icl", "baselines", "seeds", "sampler", "probes", "models", "flops", "ttfs",
-         "cold_start", "llc")
+ORDER = ("icl", "baselines", "seeds", "sampler", "probes", "models", "flops",
+         "token_peers", "transformer_backward", "ttfs", "cold_start", "llc")
 assert set(ORDER) == set(SECTIONS), (ORDER, list(SECTIONS))
 
 __all__ = ["ORDER", "SECTIONS", "Section", "Settings", "is_error", "register",

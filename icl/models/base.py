@@ -37,6 +37,9 @@ class ModelEntry:
   build: Callable[..., Any]
   merged_weights: Callable[[PyTree, Any], dict] | None = None
   check: Callable[[Any], None] | None = None
+  # The model reads batch["readout_positions"] [B, P] and then predicts at those
+  # positions only ([B, P, ...]); the trainer passes the task's `loss_positions`.
+  readout_positions: bool = False
 
   @property
   def fields(self) -> tuple[str, ...]:

@@ -35,13 +35,16 @@ nnx.Param)``. The z-loss lives with the losses (`icl.losses.z_loss`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from icl import losses
 from icl.models import attention_kinds, base
+from icl.models.matmul import matmul
 from icl.models.intermediates import AttnLogits, AttnWeights, ValueStates
 from icl.models.sigma_reparam import GAMMA_INIT, Linear
 
@@ -98,14 +101,54 @@ class TransformerConfig:
     return self.d_model // self.num_heads
 
 
-def rotary(x: jax.Array, base: float) -> jax.Array:
-  """Rotary position embedding (Su et al., 2021), half-split form. x [B, T, H, d_h]."""
+def rotary(x: jax.Array, base: float, positions: jax.Array | None = None) -> jax.Array:
+  """Rotary position embedding (Su et al., 2021), half-split form. x [B, T, H, d_h];
+  `positions` [B, T] (int): the token positions of x's rows (default 0 .. T-1)."""
   length, dim = x.shape[1], x.shape[-1]
   freqs = base ** (-jnp.arange(0, dim // 2, dtype=jnp.float32) * 2.0 / dim)
-  angles = jnp.arange(length, dtype=jnp.float32)[:, None] * freqs  # [T, d_h/2]
-  cos, sin = jnp.cos(angles)[None, :, None, :], jnp.sin(angles)[None, :, None, :]
+  if positions is None:
+    positions = jnp.arange(length)[None]  # [1, T]
+  angles = positions.astype(jnp.float32)[..., None] * freqs  # [B or 1, T, d_h/2]
+  cos, sin = jnp.cos(angles)[:, :, None, :], jnp.sin(angles)[:, :, None, :]
   x1, x2 = x[..., :dim // 2], x[..., dim // 2:]
   return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def layer_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, eps: float) -> jax.Array:
+  """(x - mean) / sqrt(var + eps) * scale + bias over the last axis (two-pass variance),
+  with the closed-form backward pass dx = r (gs - mean(gs) - x̂ mean(gs x̂)), gs = g ⊙ scale,
+  r = 1/sqrt(var + eps): one pass over g instead of the ~10 elementwise ops and
+  materialised broadcasts that autodiff of the forward formula produces."""
+  return _layer_norm_fwd(x, scale, bias, eps)[0]
+
+
+def _layer_norm_fwd(x, scale, bias, eps):
+  centred = x - jnp.mean(x, axis=-1, keepdims=True)
+  rstd = jax.lax.rsqrt(jnp.mean(jnp.square(centred), axis=-1, keepdims=True) + eps)
+  normed = centred * rstd
+  return normed * scale + bias, (normed, rstd, scale)
+
+
+def _layer_norm_bwd(eps, res, g):
+  del eps
+  normed, rstd, scale = res
+  gs = g * scale
+  dx = rstd * (gs - jnp.mean(gs, axis=-1, keepdims=True)
+               - normed * jnp.mean(gs * normed, axis=-1, keepdims=True))
+  lead = tuple(range(g.ndim - 1))
+  return dx, jnp.sum(g * normed, axis=lead), jnp.sum(g, axis=lead)
+
+
+layer_norm.defvjp(_layer_norm_fwd, _layer_norm_bwd)
+
+
+class LayerNorm(nnx.LayerNorm):
+  """`nnx.LayerNorm` (same params, scale and bias [D]; same epsilon) computed by
+  `layer_norm` (two-pass variance, closed-form gradient)."""
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return layer_norm(x, self.scale[...], self.bias[...], self.epsilon)
 
 
 def _sow(module: nnx.Module, kind: type, name: str, value: jax.Array) -> None:
@@ -125,8 +168,15 @@ def short_conv(x: jax.Array, weights: jax.Array) -> jax.Array:
              for s in range(weights.shape[0]))
 
 
-def _linear(cfg: TransformerConfig, d_in: int, d_out: int, rngs: nnx.Rngs) -> Linear:
-  return Linear(d_in, d_out, rngs=rngs, sigma_reparam=cfg.sigma_reparam,
+class Dense(Linear):
+  """`sigma_reparam.Linear` (same params) applied with `matmul.matmul`."""
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return matmul(x, self.weight())
+
+
+def _linear(cfg: TransformerConfig, d_in: int, d_out: int, rngs: nnx.Rngs) -> Dense:
+  return Dense(d_in, d_out, rngs=rngs, sigma_reparam=cfg.sigma_reparam,
                 power_iters=cfg.power_iters, gamma_init=cfg.sigma_gamma_init)
 
 
@@ -148,40 +198,49 @@ class Attention(nnx.Module):
           rngs.params(), (cfg.short_conv, width), jnp.float32, -bound, bound))
       self.conv_q, self.conv_k, self.conv_v = init(), init(), init()
     if cfg.qk_norm:
-      self.query_norm = nnx.LayerNorm(cfg.head_dim, rngs=rngs)
-      self.key_norm = nnx.LayerNorm(cfg.head_dim, rngs=rngs)
+      self.query_norm = LayerNorm(cfg.head_dim, rngs=rngs)
+      self.key_norm = LayerNorm(cfg.head_dim, rngs=rngs)
     # A fixed bias stays a Python float in cfg: the model holds nothing but Params.
     self.learned_bias = cfg.attention == "sigmoid" and cfg.sigmoid_bias_learnable
     if self.learned_bias:
       self.bias = nnx.Param(jnp.full((cfg.num_heads,), cfg.sigmoid_bias, jnp.float32))
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, positions: jax.Array | None = None) -> jax.Array:
+    """x [B, T, D] -> [B, T, D]; with `positions` [B, P] (int), only those query rows:
+    [B, P, D] (keys and values still at every position)."""
     cfg = self.cfg
     batch, length, _ = x.shape
-    heads = lambda y: y.reshape(batch, length, cfg.num_heads, cfg.head_dim)
-    q, k, v = self.query(x), self.key(x), self.value(x)
+    heads = lambda y: y.reshape(batch, y.shape[1], cfg.num_heads, cfg.head_dim)
+    rows = lambda y: y if positions is None else losses.gather_positions(y, positions)
+    # A short convolution mixes neighbouring positions: its queries are gathered after it.
+    q = self.query(x if cfg.short_conv else rows(x))
+    k, v = self.key(x), self.value(x)
     if cfg.short_conv:
       q, k, v = (short_conv(y, c[...]) for y, c in
                  ((q, self.conv_q), (k, self.conv_k), (v, self.conv_v)))
+      q = rows(q)
     q, k, v = heads(q), heads(k), heads(v)
     if cfg.qk_norm:
       q, k = self.query_norm(q), self.key_norm(k)
     if cfg.positions == "rotary":
-      q, k = rotary(q, cfg.rope_base), rotary(k, cfg.rope_base)
+      q, k = rotary(q, cfg.rope_base, positions), rotary(k, cfg.rope_base)
     if cfg.attention == "linear":
       phi = attention_kinds.FEATURE_MAPS[cfg.feature_map]
       q, k = phi(q), phi(k)
     logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(cfg.head_dim)
     if cfg.softcap > 0:
       logits = cfg.softcap * jnp.tanh(logits / cfg.softcap)
-    mask = attention_kinds.causal_mask(length)
+    if positions is None:
+      mask = attention_kinds.causal_mask(length)  # [T, T]
+    else:  # [B, 1, P, T]: key k is visible to the query at position p iff k <= p
+      mask = (jnp.arange(length) <= positions[..., None])[:, None]
     bias = (self.bias[...] if self.learned_bias
             else jnp.full((cfg.num_heads,), cfg.sigmoid_bias, logits.dtype))
     weights = attention_kinds.ATTENTION[cfg.attention](logits, mask, bias, cfg)
     _sow(self, AttnWeights, "attn_weights", weights)
     _sow(self, AttnLogits, "attn_logits", jnp.where(mask, logits, -jnp.inf))
     _sow(self, ValueStates, "value_norms", jnp.linalg.norm(v, axis=-1).transpose(0, 2, 1))
-    mixed = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, -1)
+    mixed = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, q.shape[1], -1)
     return self.out(mixed)
 
 
@@ -201,7 +260,7 @@ class Block(nnx.Module):
 
   def __init__(self, cfg: TransformerConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
-    norm = lambda: nnx.LayerNorm(cfg.d_model, rngs=rngs) if cfg.norm == "pre" else None
+    norm = lambda: LayerNorm(cfg.d_model, rngs=rngs) if cfg.norm == "pre" else None
     self.attn_norm, self.attn = norm(), Attention(cfg, rngs=rngs)
     self.mlp_norm, self.mlp = (norm(), Mlp(cfg, rngs=rngs)) if cfg.mlp else (None, None)
 
@@ -209,8 +268,14 @@ class Block(nnx.Module):
     out = layer(norm(h) if norm is not None else h)
     return h + out if self.cfg.residual else out
 
-  def __call__(self, h: jax.Array) -> jax.Array:
-    h = self._sublayer(self.attn_norm, self.attn, h)
+  def __call__(self, h: jax.Array, positions: jax.Array | None = None) -> jax.Array:
+    """h [B, T, D] -> [B, T, D]; with `positions` [B, P], the rows at those positions
+    only ([B, P, D]: attention reads every earlier position, the rest is per-row)."""
+    if positions is None:
+      h = self._sublayer(self.attn_norm, self.attn, h)
+    else:
+      out = self.attn(self.attn_norm(h) if self.attn_norm is not None else h, positions)
+      h = losses.gather_positions(h, positions) + out if self.cfg.residual else out
     if self.mlp is not None:
       h = self._sublayer(self.mlp_norm, self.mlp, h)
     return h
@@ -230,22 +295,31 @@ class Transformer(nnx.Module):
     if cfg.positions == "learned":
       self.pos_embed = nnx.Param(init(rngs.params(), (seq_len, cfg.d_model)))
     self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
-    self.final_norm = nnx.LayerNorm(cfg.d_model, rngs=rngs) if cfg.norm == "pre" else None
+    self.final_norm = LayerNorm(cfg.d_model, rngs=rngs) if cfg.norm == "pre" else None
     if not cfg.tied_embeddings:
       init = nnx.initializers.normal(cfg.readout_init_std)
       self.readout = nnx.Param(init(rngs.params(), (cfg.d_model, output_heads * vocab_size)))
 
   def __call__(self, batch: dict[str, jax.Array]) -> jax.Array:
+    """batch["tokens"] [B, T] -> logits [B, T, V] (or [B, T, N, V]). With
+    batch["readout_positions"] [B, P] (int, e.g. the task's `loss_positions`), the
+    logits at those positions only, [B, P, V]: the last block computes just those
+    query rows and the read-out just those logits (the same numbers as the full
+    output gathered there, at a fraction of the cost when P << T)."""
     tokens = batch["tokens"]
+    positions = batch.get("readout_positions")
     h = self.embed[...][tokens]
     if self.cfg.positions == "learned":
       h = h + self.pos_embed[...][:tokens.shape[1]]
-    for block in self.blocks:
-      h = block(h)
+    last = len(self.blocks) - 1
+    for i, block in enumerate(self.blocks):
+      h = block(h, positions if i == last else None)
+    if positions is not None and last < 0:  # no blocks: the embeddings' rows
+      h = losses.gather_positions(h, positions)
     if self.final_norm is not None:
       h = self.final_norm(h)
     readout = self.embed[...].T if self.cfg.tied_embeddings else self.readout[...]
-    logits = h @ readout
+    logits = matmul(h, readout)
     if self.output_heads > 1:
       logits = logits.reshape(*logits.shape[:-1], self.output_heads, self.vocab_size)
     return logits
@@ -294,4 +368,5 @@ def build(cfg: TransformerConfig, task, rngs: nnx.Rngs) -> Transformer:
                      output_heads=getattr(task, "output_heads", 1), rngs=rngs)
 
 
-ENTRY = base.ModelEntry(config=TransformerConfig, build=build, merged_weights=merged_weights)
+ENTRY = base.ModelEntry(config=TransformerConfig, build=build, merged_weights=merged_weights,
+                        readout_positions=True)

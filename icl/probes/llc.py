@@ -15,7 +15,8 @@ the mean over chains and its spread their std.
 
 Everything is a pure function of (loss_fn, params, key, data, config): `loss_fn(params,
 batch) -> []` for any model of the registry; this module never sees the trainer.
-Chains are `jax.vmap`ped; `estimate_over_time` vmaps over stacked checkpoints too, with
+Chains are `jax.vmap`ped (or `lax.map`ped: `LLCConfig.chain_batching`);
+`estimate_over_time` batches over stacked checkpoints too, with
 the same chain and batch keys at every checkpoint (common random numbers), so the
 whole lambda_hat(t) curve is one compiled call and its wiggles are not sampling noise.
 
@@ -57,6 +58,13 @@ class LLCConfig:
   num_burnin: int = 100  # steps whose draws are dropped
   num_draws: int = 200  # steps whose draws are averaged
   power_iters: int = 20  # Hessian power iterations for the step-size check
+  # How chains, and checkpoints in `estimate_over_time`, share the one compiled
+  # program: 'vmap' batches them (every matmul gains a batch axis: the choice for an
+  # accelerator, or a model too small to fill a core), 'map' runs them one after
+  # another inside it (`lax.map`: plain matmuls, which a CPU runs faster for a
+  # transformer; benchmarks/RESULTS.md). The draws are the same either way.
+  chain_batching: str = "vmap"
+  checkpoint_batching: str = "vmap"
 
   def __post_init__(self):
     # epsilon, nbeta and gamma enter only as arithmetic, so a sweep may vmap over
@@ -67,6 +75,18 @@ class LLCConfig:
       raise ValueError(f"llc gamma must be >= 0, got {self.gamma}")
     if self.num_chains < 1 or self.num_draws < 1 or self.num_burnin < 0:
       raise ValueError("llc needs num_chains >= 1, num_draws >= 1, num_burnin >= 0")
+    for name in ("chain_batching", "checkpoint_batching"):
+      if getattr(self, name) not in BATCHING:
+        raise ValueError(f"llc {name} must be one of {BATCHING}, got "
+                         f"{getattr(self, name)!r}")
+
+
+BATCHING = ("vmap", "map")
+
+
+def _batched(fn: Callable, xs, how: str):
+  """fn over the leading axis of `xs`: vmapped, or in sequence with lax.map."""
+  return jax.vmap(fn)(xs) if how == "vmap" else jax.lax.map(fn, xs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,8 +193,8 @@ def estimate(loss_fn: LossFn, params: PyTree, key: jax.Array, data: Data,
   nbeta = data.nbeta(config)
   k_chains, k_power = jax.random.split(key)
   chain_keys = jax.random.split(k_chains, config.num_chains)
-  traces = jax.vmap(lambda k: sgld_chain(loss_fn, params, k, data, config, nbeta))(
-      chain_keys)
+  traces = _batched(lambda k: sgld_chain(loss_fn, params, k, data, config, nbeta),
+                    chain_keys, config.chain_batching)
   init_loss = reference_loss(loss_fn, params, data)
   draws = traces["loss"][:, config.num_burnin:]
   llc_chains = nbeta * (jnp.mean(draws, axis=1) - init_loss)
@@ -192,9 +212,10 @@ def estimate(loss_fn: LossFn, params: PyTree, key: jax.Array, data: Data,
 def estimate_over_time(loss_fn: LossFn, stacked_params: PyTree, key: jax.Array,
                        data: Data, config: LLCConfig) -> dict:
   """`estimate` at every checkpoint of `stacked_params` (leaves [T, ...]) in one
-  vmapped call with the same `key` at each (common random numbers): every output
-  gains a leading [T] axis."""
-  return jax.vmap(lambda p: estimate(loss_fn, p, key, data, config))(stacked_params)
+  call (vmapped, or mapped: `config.checkpoint_batching`) with the same `key` at
+  each (common random numbers): every output gains a leading [T] axis."""
+  return _batched(lambda p: estimate(loss_fn, p, key, data, config), stacked_params,
+                  config.checkpoint_batching)
 
 
 def jit_estimate(loss_fn: LossFn, data: Data, config: LLCConfig, over_time: bool = False):

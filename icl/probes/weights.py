@@ -77,6 +77,39 @@ def pattern_probes(w_kq: Array, w_ov: Array, d: int, L: int, s2: float) -> dict[
   }
 
 
+def head_task_assignment(w_kq: Array, w_ov: Array, task_mask) -> dict[str, Array]:
+  """Which head serves which task in the superposition setting, read two ways.
+
+  docs/regression.md, "Multi-task (superposition)": with H >= 2N heads each active
+  head serves one task; with 2 < H < 2N some head serves several. A head serving
+  task i has its KQ diagonal on the coordinates that task reads and writes its OV
+  output to output i.
+
+  Args:
+    w_kq: [H, D, D] merged W_KQ (D = d + N); w_ov: [H, D, N] merged W_OV.
+    task_mask: [N, d] 0/1, the coordinates each task reads (`task_mask()` of the
+      superposition task).
+  Returns: dict of
+    kq_share [H, N]: each head's |diag A_h| on the coordinates only task i reads, as
+      a share over tasks (the KQ block read-out);
+    ov_share [H, N]: each head's |W_OV| on the label slots that writes output i, as a
+      share over outputs (the OV column read-out);
+    task [H]: argmax of ov_share; agree [H]: the two read-outs name the same task;
+    purity [H]: max of ov_share (1 = one task, 1/N = an even mix).
+  """
+  mask = jnp.asarray(task_mask, jnp.float32)
+  d = mask.shape[1]
+  exclusive = mask * (mask.sum(0, keepdims=True) == 1)  # [N, d]
+  diag = jnp.abs(jnp.diagonal(w_kq[:, :d, :d], axis1=-2, axis2=-1))  # [H, d]
+  kq = diag @ exclusive.T  # [H, N]
+  ov = jnp.abs(w_ov[:, d:, :]).sum(1)  # [H, N]: label slots summed, per output
+  kq_share = kq / kq.sum(-1, keepdims=True)
+  ov_share = ov / ov.sum(-1, keepdims=True)
+  task = jnp.argmax(ov_share, -1)
+  return {"kq_share": kq_share, "ov_share": ov_share, "task": task,
+          "agree": task == jnp.argmax(kq_share, -1), "purity": ov_share.max(-1)}
+
+
 def weight_probes(model_name: str, params, task, model_config=None) -> dict[str, Array]:
   """All weight probes of a model, as a flat dict (see `icl.records.probe_fields`):
   'spectral_norm/l0' -> [H] for every layer, and for a single-layer model on a

@@ -37,6 +37,11 @@ Hooks (defaults below):
                                            task is not noisy linear regression
   trivial_loss()                           the loss of the best input-independent
                                            predictor (a scale for divergence checks)
+  loss_positions(batch) -> [B, P] int      token positions that carry the whole loss
+                                           (a fixed count P per prompt); None: all.
+                                           Then loss(pred at those positions, batch
+                                           with targets / loss_mask gathered there)
+                                           equals loss(pred, batch)
 """
 
 from __future__ import annotations
@@ -87,4 +92,8 @@ class Task:
     return None
 
   def trivial_loss(self) -> float | None:
+    return None
+
+  def loss_positions(self, batch: Batch) -> jax.Array | None:
+    del batch
     return None

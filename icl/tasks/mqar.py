@@ -19,6 +19,7 @@ A batch:
   tokens     [B, T] int32    the sequence
   targets    [B, T] int32    the paired value at query positions, 0 elsewhere
   loss_mask  [B, T] float32  1 at the K query positions
+  query_positions [B, K] int32  those positions (`loss_positions`)
 """
 
 from __future__ import annotations
@@ -95,7 +96,13 @@ class MQARTask(base.Task):
       filler = filler.at[rows, query_pos].set(False)
       noise = jax.random.randint(k_fill, (batch_size, length), 0, self.vocab_size)
       tokens = jnp.where(filler, noise, tokens)
-    return {"tokens": tokens.astype(jnp.int32), "targets": targets, "loss_mask": loss_mask}
+    return {"tokens": tokens.astype(jnp.int32), "targets": targets, "loss_mask": loss_mask,
+            "query_positions": query_pos.astype(jnp.int32)}
+
+  def loss_positions(self, batch: Batch) -> jax.Array | None:
+    """The K query positions [B, K] (the loss mask is zero elsewhere); None for a batch
+    without "query_positions" (built by hand: it is read out in full)."""
+    return batch.get("query_positions")
 
   def trivial_loss(self) -> float:
     """log V: the cross-entropy of the uniform prediction."""

@@ -93,6 +93,10 @@ class SparseParityTask(base.Task):
     """Cross-entropy of the label at the query position; pred = logits [B, T, V]."""
     return losses.masked_cross_entropy(pred, batch["targets"], batch["loss_mask"])
 
+  def loss_positions(self, batch: Batch) -> jax.Array:
+    """The query token's position n, [B, 1]."""
+    return jnp.full((batch["tokens"].shape[0], 1), self.num_bits, jnp.int32)
+
   def metrics(self, pred: jax.Array, batch: Batch) -> dict[str, jax.Array]:
     return {"loss": self.loss(pred, batch),
             "acc": losses.masked_accuracy(pred, batch["targets"], batch["loss_mask"])}

@@ -105,7 +105,19 @@ class Experiment:
     return nnx.capture(self.model(params), *capture)(batch)
 
   def loss(self, params: PyTree, batch) -> tuple[jax.Array, jax.Array]:
-    pred = self.apply(params, batch)
+    """(training loss, prediction). Where the task declares `loss_positions` and the
+    model reads `readout_positions` (and train.readout_positions is on), the model
+    predicts at those positions only and the loss is taken there: the same loss and
+    gradients as the full output's (tests/train/test_readout_positions.py), and the
+    prediction is then [B, P, ...]."""
+    positions = (self.task.loss_positions(batch) if self.spec.train.readout_positions
+                 and self.spec.model_entry.readout_positions else None)
+    if positions is not None:
+      pred = self.apply(params, dict(batch, readout_positions=positions))
+      batch = dict(batch, **{k: losses.gather_positions(batch[k], positions)
+                             for k in ("targets", "loss_mask")})
+    else:
+      pred = self.apply(params, batch)
     loss = self.task.loss(pred, batch)
     if self.spec.train.z_loss > 0:  # token models: log^2 Z of the output logits
       loss = loss + self.spec.train.z_loss * losses.z_loss(pred, batch.get("loss_mask"))

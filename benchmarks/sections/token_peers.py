@@ -1,0 +1,170 @@
+"""The token-model sections: icl's transformer beside Zoology's PyTorch MQAR code, and
+the cost of the transformer's backward pass and its achieved FLOP/s.
+
+- token_peers: configs/mqar.py (V = 512, T = 64, K = 4, d = 64, 2 layers, batch 64)
+  trained by icl (`core.train_chunk`, full read-out and the loss-position read-out)
+  and by Zoology's model and step (benchmarks/zoology_reference.py: its data drawn
+  up front and untimed, embedding dropout 0.1 on), blocks interleaved.
+- transformer_backward: every shipped transformer config, forward vs forward +
+  backward of the training loss on one fixed batch (jitted), the step's steps/s,
+  the analytic model FLOPs (benchmarks/flops.py) and the fraction of the measured
+  float32 matmul peak they reach.
+
+Both run in full mode only (their compiles would double the tiny mode's cost);
+tests/benchmarks/test_token_peers.py runs them with the tiny mode's settings.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+
+from benchmarks import flops, harness
+from benchmarks.sections.baselines import torch_skip_reason
+from benchmarks.sections.flops import matmul_peak
+from benchmarks.sections.registry import Settings, register
+from benchmarks.sections.training import token_model_configs
+from configs import mqar
+from icl.train import core
+
+
+def with_readout(config, readout_positions: bool):
+  config = config.copy_and_resolve_references()
+  config.train.readout_positions = readout_positions
+  return config
+
+
+def mqar_config(quick: bool):
+  """The MQAR default (the tiny variant's sizes in quick mode)."""
+  return mqar.get_config("tiny" if quick else None)
+
+
+class ZoologyCase:
+  """Zoology's MQAR step on pre-drawn batches (cycled), `threads` torch threads."""
+
+  def __init__(self, config, steps: int, threads: int, num_batches: int = 16):
+    import torch
+
+    from benchmarks import zoology_reference as zr
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    self.torch, self.threads, self.steps, self.i = torch, threads, steps, 0
+    self.batches = zr.batches_from_icl(config, num_batches)
+    model = zr.LanguageModel(config.task.vocab_size, config.task.seq_len,
+                             d_model=config.model.d_model,
+                             n_layers=config.model.num_layers,
+                             num_heads=config.model.num_heads, mlp=config.model.mlp)
+    self.step = zr.make_step(model, lr=config.train.lr,
+                             weight_decay=config.train.weight_decay)
+    t0 = time.perf_counter()
+    self._run(2)
+    self.first_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    self._run(3)
+    per_step = (time.perf_counter() - t0) / 3
+    self.steps = int(max(3, min(steps, harness.BLOCK_SECONDS / per_step)))
+
+  def _run(self, n: int) -> None:
+    self.torch.set_num_threads(self.threads)
+    for _ in range(n):
+      loss = self.step(*self.batches[self.i % len(self.batches)])
+      self.i += 1
+    float(loss.detach())
+
+  def block(self) -> None:
+    self._run(self.steps)
+
+
+@register("token_peers", when=lambda s: not s.quick)  # full mode only
+def token_peers(s: Settings, results: dict) -> dict:
+  """MQAR steps/s: icl (full read-out, loss positions) vs Zoology's PyTorch code."""
+  del results
+  import os
+  config = mqar_config(s.quick)
+  steps = max(s.steps // 20, 10)
+  cases = {"icl full read-out": harness.IclCase(with_readout(config, False), steps),
+           "icl loss positions": harness.IclCase(with_readout(config, True), steps)}
+  skipped = {}
+  reason = torch_skip_reason(s)
+  if reason:
+    skipped["zoology"] = reason
+  else:
+    for threads in sorted({1, os.cpu_count() or 1}):  # OpenMP threads can spin on a busy machine
+      cases[f"zoology torch threads={threads}"] = ZoologyCase(config, steps, threads)
+  best = harness.interleaved({n: c.block for n, c in cases.items()}, s.repeats)
+  rows = [{"case": n, "steps_per_s": c.steps / best[n], "first_block_s": c.first_s}
+          for n, c in cases.items()]
+  ratios = {}
+  zoo = max((r["steps_per_s"] for r in rows if r["case"].startswith("zoology")), default=None)
+  if zoo:  # against Zoology's faster thread count
+    for r in rows[:2]:
+      ratios[f"{r['case']} vs zoology"] = r["steps_per_s"] / zoo
+  return {"config": "mqar" + (":tiny" if s.quick else ""),
+          "environment": harness.environment(),
+          "batch_size": config.train.batch_size, "rows": rows, "ratios": ratios,
+          "skipped": skipped}
+
+
+def _fwd_and_fwd_bwd(config):
+  """Jitted loss and value_and_grad of the training loss on one fixed batch."""
+  exp = core.Experiment.from_config(config)
+  params = exp.init_params(jax.random.key(0))
+  batch = exp.task.sample(jax.random.key(1), config.train.batch_size)
+  positions = exp.task.loss_positions(batch)
+  fwd = jax.jit(lambda p: exp.loss(p, batch)[0])
+  fwd_bwd = jax.jit(jax.value_and_grad(lambda p: exp.loss(p, batch)[0]))
+  jax.block_until_ready((fwd(params), fwd_bwd(params)))
+  reps = 3
+
+  def block(fn):
+    def run():
+      for _ in range(reps):
+        out = fn(params)
+      jax.block_until_ready(out)
+    return run
+  return block(fwd), block(fwd_bwd), reps, positions
+
+
+@register("transformer_backward", when=lambda s: not s.quick)
+def transformer_backward(s: Settings, results: dict) -> dict:
+  """Per shipped transformer config (and MQAR with the full read-out): fwd and
+  fwd+bwd ms on a fixed batch, steps/s of the training chunk, model FLOP/s."""
+  configs = {}
+  for name, config in token_model_configs().items():
+    if config.model.name != "transformer":
+      continue
+    if s.quick:  # the tiny variants where a config has one
+      module = __import__(f"configs.{name}", fromlist=["VARIANTS"])
+      if "tiny" in getattr(module, "VARIANTS", {}):
+        config = module.get_config("tiny")
+    configs[name] = config
+  if "mqar" in configs:
+    configs["mqar (full read-out)"] = with_readout(configs["mqar"], False)
+  peak_row = results.get("flops")
+  if isinstance(peak_row, dict) and "matmul_peak_flop_per_s" in peak_row:
+    peak = peak_row["matmul_peak_flop_per_s"]
+  else:
+    peak = matmul_peak(512 if s.quick else 1024, 5 if s.quick else 20)
+  blocks, meta = {}, {}
+  for name, config in configs.items():
+    fwd, fwd_bwd, reps, positions = _fwd_and_fwd_bwd(config)
+    blocks[(name, "fwd")], blocks[(name, "fwd_bwd")] = fwd, fwd_bwd
+    case = harness.IclCase(config, max(s.steps // 20, 5))
+    blocks[(name, "step")] = case.block
+    p = positions.shape[1] if positions is not None and config.train.readout_positions else None
+    meta[name] = (reps, case.steps, p, config)
+  best = harness.interleaved(blocks, s.repeats)
+  rows = []
+  for name, (reps, steps, p, config) in meta.items():
+    fwd_ms = 1e3 * best[(name, "fwd")] / reps
+    fb_ms = 1e3 * best[(name, "fwd_bwd")] / reps
+    sps = steps / best[(name, "step")]
+    model = flops.transformer_flops_per_step(config, p)
+    rows.append({"config": name, "readout_rows": p or "all", "fwd_ms": fwd_ms,
+                 "fwd_bwd_ms": fb_ms, "bwd_over_fwd": (fb_ms - fwd_ms) / fwd_ms,
+                 "steps_per_s": sps, "model_flops_per_step": model,
+                 "model_flop_per_s": model * sps,
+                 "fraction_of_peak": model * sps / peak,
+                 "fwd_bwd_fraction_of_peak": model / (fb_ms / 1e3) / peak})
+  return {"matmul_peak_flop_per_s": peak, "rows": rows}

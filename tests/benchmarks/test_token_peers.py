@@ -1,0 +1,49 @@
+"""The token-model benchmark sections: the analytic transformer FLOP count by hand, and
+(slow) both sections end to end at the tiny mode's sizes."""
+
+import importlib.util
+import math
+
+import pytest
+
+from benchmarks import flops, sections
+from benchmarks.sections import token_peers
+from configs import mqar
+
+
+def test_transformer_flops_match_hand_count():
+  # MQAR default: B = 64, T = 64, D = 64, V = 512, 2 layers, no MLP.
+  # Per full layer: 8 * 64*64 * 64*64 (q, k, v, o) + 4 * 64 * 64*64 * 64 (scores, values)
+  # = 134,217,728 + 67,108,864; the read-out 2 * 64*64 * 64 * 512 = 268,435,456.
+  full_layer = 134_217_728 + 67_108_864
+  config = mqar.get_config()
+  assert flops.transformer_forward_flops(config) == 2 * full_layer + 268_435_456
+  # K = 4 loss positions: the last layer's k, v on all 64 rows, q, o, scores and
+  # values on 4 rows; the read-out on 4 rows.
+  last = 64 * (4 * 64 * 64 * 64 + 4 * 4 * 64 * 64 + 4 * 4 * 64 * 64)
+  assert flops.transformer_forward_flops(config, 4) == full_layer + last + 268_435_456 // 16
+  assert flops.transformer_flops_per_step(config, 4) == 3 * flops.transformer_forward_flops(
+      config, 4)
+
+
+def test_token_sections_are_full_mode_only():
+  for name in ("token_peers", "transformer_backward"):
+    assert not sections.SECTIONS[name].when(sections.Settings.for_mode(True))
+    assert sections.SECTIONS[name].when(sections.Settings.for_mode(False))
+
+
+@pytest.mark.slow
+def test_token_sections_run_at_tiny_sizes():
+  has_torch = importlib.util.find_spec("torch") is not None
+  s = sections.Settings.for_mode(True, steps=20, repeats=1, with_torch=has_torch)
+  peers = token_peers.token_peers(s, {})
+  cases = {r["case"]: r["steps_per_s"] for r in peers["rows"]}
+  assert all(v > 0 and math.isfinite(v) for v in cases.values())
+  assert {"icl full read-out", "icl loss positions"} <= set(cases)
+  assert bool(peers["ratios"]) == has_torch
+  back = token_peers.transformer_backward(s, {})
+  rows = {r["config"]: r for r in back["rows"]}
+  assert {"mqar", "mqar (full read-out)", "backcopy", "instability"} <= set(rows)
+  assert rows["mqar"]["readout_rows"] == 4 and rows["mqar (full read-out)"]["readout_rows"] == "all"
+  for r in rows.values():
+    assert r["fwd_bwd_ms"] > r["fwd_ms"] > 0 and r["fraction_of_peak"] > 0

@@ -10,6 +10,8 @@ Adam 1e-3 with 200 warm-up steps and cosine decay, batch 2048, 4000 steps.
   python -m icl.train --config=configs/linear_gd.py:t7,heads=6 --workdir=runs/lgd_t7_h6
   python -m icl.train --config=configs/linear_gd.py:t8 --workdir=runs/lgd_t8
   python -m icl.train --config=configs/linear_gd.py:t4,layers=2,steps=20000 ...
+  python -m icl.train --config=configs/linear_gd.py:t6,layers=2 --workdir=runs/lgd_t6_k2
+  python -m icl.evaluate.linear_gd --workdir=runs/lgd_t5  # + eval.context_lens, covariate_scales
 
 `--config=configs/linear_gd.py:<items>` takes comma-separated items, applied in
 order (icl/config_variants.py): a variant name, or `alias=value` / `dotted.path=value`.
@@ -19,7 +21,9 @@ t3 (Sigma = diag(linspace(0.2, 2, 10)): Gamma* recovery), t4 (von Oswald et al.:
 U(-1/2, 1/2), w ~ N(0, I), W_Q/W_K/W_V/P, no 1/n, minus readout, Adam b2 = 0.98;
 their loss is 1/2 MSE), t5 (Zhang, Frei & Bartlett: d = 5, N = 20, Lambda =
 diag(.25, .5, 1, 1.5, 2), unmasked, their balanced init, SGD 0.025 on the MSE = 0.05
-on 1/2 MSE, batch 4096, 6000 steps), t7 (prior mean mu = 1/sqrt(d) 1, sigma^2 = 0.1,
+on 1/2 MSE, batch 4096, 6000 steps), t6 (Ahn et al.: d = 5, n = 20, w ~ N(0, I),
+their restricted class KQ = [[A, 0], [0, 0]], PV = [[B, 0], [0, 1]], minus readout,
+Adam 2e-3, 6000 steps; `layers=K` for K layers against K steps of GD), t7 (prior mean mu = 1/sqrt(d) 1, sigma^2 = 0.1,
 yhat0 = 0; sweep heads), t8 (t7 with the trainable guess theta^T x_q: y_q-LSA), scalar
 (t7 with a trained constant guess; compose after t7), t9 (noiseless: sigma^2 = 0;
 compose after t7 or t8), tiny (a few hundred steps, for tests).
@@ -73,6 +77,18 @@ def _t5(c):
   c.train.batch_size = 4096
   c.train.num_steps = 6000
   c.eval.context_lens = "5,10,20,40,80"
+  c.eval.covariate_scales = "2,0.5"
+
+
+def _t6(c):
+  c.task.dim = 5
+  c.task.context_len = 20
+  c.task.prior_scale = math.sqrt(5)  # w ~ N(0, I)
+  c.model.param = "ahn"  # KQ = [[A, 0], [0, 0]], PV = [[B, 0], [0, 1]]
+  c.model.readout = "minus"
+  c.model.init_std = 1e-3
+  c.train.lr = 2e-3
+  c.train.num_steps = 6000
 
 
 def _t7(c):
@@ -112,6 +128,7 @@ VARIANTS = {
     "t3": _t3,
     "t4": _t4,
     "t5": _t5,
+    "t6": _t6,
     "t7": _t7,
     "t8": _t8,
     "scalar": _scalar,
@@ -164,6 +181,7 @@ def get_config(arg: str | None = None):
   c.eval.num_prompts = 200_000  # SE ~ 0.3% of the risk
   c.eval.batch_size = 10_000
   c.eval.context_lens = ""
+  c.eval.covariate_scales = ""  # c of Sigma_test = c Sigma (icl.evaluate.linear_gd)
   c.probes.every = 500
   c.probes.num_prompts = 2048
   c.probes.snapshots = 8

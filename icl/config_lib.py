@@ -127,11 +127,14 @@ class TrainSpec:
 
 @dataclasses.dataclass(frozen=True)
 class EvalSpec:
-  """config.eval, typed; `context_lens` parsed ('' -> (): the training length)."""
+  """config.eval, typed; `context_lens` parsed ('' -> (): the training length);
+  `covariate_scales` (optional, '' -> ()): c of an evaluation covariance c Sigma
+  (covariate shift; read by python -m icl.evaluate.linear_gd)."""
 
   num_prompts: int = 20_000
   batch_size: int = 4_096
   context_lens: tuple[int, ...] = ()
+  covariate_scales: tuple[float, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -486,6 +489,15 @@ def resolve(config, check_devices: bool = True) -> Spec:
   _check(all(n >= 1 for n in lengths), "eval.context_lens", eval_values.get("context_lens"),
          "comma-separated integers >= 1, e.g. '10,20,40'")
   eval_values["context_lens"] = tuple(lengths)
+  if "covariate_scales" in eval_values:
+    try:
+      scales = [float(t) for t in str(eval_values["covariate_scales"]).replace(" ", "").split(",")
+                if t]
+    except ValueError:
+      scales = [0.0]
+    _check(all(c > 0 for c in scales), "eval.covariate_scales",
+           eval_values["covariate_scales"], "comma-separated numbers > 0, e.g. '2,0.5'")
+    eval_values["covariate_scales"] = tuple(scales)
   evaluation = _typed(EvalSpec, "eval", eval_values)
   axis = _resolve_sweep(config, train.num_seeds)
   source = config.to_dict() if hasattr(config, "to_dict") else dict(config)

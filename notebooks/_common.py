@@ -85,3 +85,20 @@ def seed_slice(tree, seed: int = 0):
   """One seed of a multi-seed pytree (leading axis)."""
   import jax
   return jax.tree.map(lambda a: a[seed], tree)
+
+
+def lgd_config(arg: str, quick_steps: int = 150):
+  """configs/linear_gd.py:<arg> (variants and aliases, comma-separated); QUICK trains
+  `quick_steps` steps at batch 256 without probes and evaluates on 2048 prompts."""
+  import sys
+  sys.path.insert(0, ROOT)
+  from configs.linear_gd import get_config
+  config = get_config(arg)
+  if QUICK:
+    config.train.num_steps = quick_steps
+    config.train.warmup_steps = min(config.train.warmup_steps, quick_steps // 10)
+    config.train.batch_size = 256
+    config.train.log_every = config.train.eval_every = config.train.ckpt_every = quick_steps
+    config.eval.num_prompts = config.eval.batch_size = 2048
+    config.probes.every = 0
+  return config

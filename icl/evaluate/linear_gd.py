@@ -2,7 +2,8 @@
 
 A trained `lsa` run against gradient descent (docs/linear_gd.md, "Targets"): the
 Monte-Carlo risk (MSE, no 1/2) of seed 0 at the training length, at other lengths
-and under covariate shift (Sigma_test = c Sigma), beside the closed forms of
+and under covariate shift (Sigma_test = c Sigma; the flags default to the run's
+config.eval.context_lens and config.eval.covariate_scales), beside the closed forms of
 theory/linear_gd.py; the probes of icl/probes/gd_alignment.py; the effective
 preconditioner's diagonal and the largest entries of the blocks that GD leaves 0.
 Prints one JSON object.
@@ -22,8 +23,10 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "Work directory of an lsa training run.")
-  flags.DEFINE_string("context_lens", "", "Comma-separated test lengths.")
-  flags.DEFINE_string("covariate_scales", "", "Comma-separated c of Sigma_test = c Sigma.")
+  flags.DEFINE_string("context_lens", "", "Comma-separated test lengths (default: the "
+                      "run's eval.context_lens).")
+  flags.DEFINE_string("covariate_scales", "", "Comma-separated c of Sigma_test = c Sigma "
+                      "(default: the run's eval.covariate_scales).")
   flags.DEFINE_integer("num_prompts", 200_000, "Fresh prompts per risk.")
   flags.DEFINE_integer("seed", 0, "Index of the trained seed to read.")
 
@@ -37,6 +40,8 @@ def analyse(workdir: str, lengths=(), scales=(), num_prompts: int = 200_000,
   from icl.probes import gd_alignment, recording
 
   spec, exp, states, step = load_run(workdir)
+  lengths = tuple(lengths) or tuple(spec.eval.context_lens)
+  scales = tuple(scales) or tuple(spec.eval.covariate_scales)
   params = jax.tree.map(lambda a: a[seed], states["params"])
   task = exp.task
   key = jax.random.key(12345, impl="rbg")

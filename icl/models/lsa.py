@@ -22,13 +22,17 @@ reconstructed in docs/linear_gd.md); 'scalar' (= a trained constant c).
 
 Parametrisations (``param``): 'merged' trains KQ_h and PV_h [D, D] directly;
 'qkv' trains von Oswald et al.'s separate W_Q, W_K, W_V and P per head (KQ =
-W_K^T W_Q, PV = P W_V; only these products are identifiable). ``shared`` applies
+W_K^T W_Q, PV = P W_V; only these products are identifiable); 'ahn' trains Ahn et
+al.'s restricted class, KQ = [[A_h, 0], [0, 0]] and PV = [[B_h, 0], [0, 1]] with A_h,
+B_h [d, d] (the label's value fixed at 1: K layers of it are K steps of GD with a
+learned preconditioner per layer, plus an x-update through B). ``shared`` applies
 one layer's weights K times (von Oswald's recurrent model). Init 'normal':
 N(0, init_std^2) entries; 'zfb': Zhang, Frei & Bartlett's PV = s e_D e_D^T,
 KQ = s [[I/sqrt d, 0], [0, 0]] (|I/sqrt d|_F = 1) with s = init_std.
 
 Parameters: layers[l].kq, .pv (or .query, .key, .value, .proj) [H, D, D] (row =
-output coordinate); theta [d] ('theta'); guess_scalar [] ('scalar').
+output coordinate), or .ahn_a, .ahn_b [H, d, d]; theta [d] ('theta'); guess_scalar []
+('scalar').
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from flax import nnx
 from icl.models import base
 from icl.models.intermediates import AttnLogits, AttnWeights, ValueStates
 
-PARAMS = ("merged", "qkv")
+PARAMS = ("merged", "qkv", "ahn")
 NORMS = ("n", "none")
 READOUTS = ("plus", "minus")
 GUESSES = ("zero", "constant", "given", "theta", "scalar")
@@ -56,7 +60,8 @@ class LSAConfig:
 
   num_layers: int = 1  # K
   num_heads: int = 1  # H (full-width heads)
-  param: str = "merged"  # 'merged' (KQ, PV) or 'qkv' (W_Q, W_K, W_V, P; von Oswald)
+  param: str = "merged"  # 'merged' (KQ, PV), 'qkv' (W_Q, W_K, W_V, P; von Oswald) or
+  #   'ahn' (KQ = [[A, 0], [0, 0]], PV = [[B, 0], [0, 1]]; Ahn et al.'s class)
   shared: bool = False  # one layer's weights applied K times (recurrent)
   masked: bool = True  # keys and values from the context tokens only (not the query)
   norm: str = "n"  # 'n' (divide by the prompt's context length) or 'none'
@@ -91,6 +96,9 @@ class LSALayer(nnx.Module):
     if cfg.param == "qkv":
       self.query, self.key, self.value, self.proj = (
           nnx.Param(normal()) for _ in range(4))
+    elif cfg.param == "ahn":
+      block = lambda: cfg.init_std * jax.random.normal(rngs.params(), (h, dim, dim))
+      self.ahn_a, self.ahn_b = nnx.Param(block()), nnx.Param(block())
     elif cfg.init == "zfb":
       kq = jnp.zeros((h, width, width)).at[:, :dim, :dim].set(jnp.eye(dim) / math.sqrt(dim))
       self.kq = nnx.Param(cfg.init_std * kq)
@@ -119,13 +127,20 @@ class LSALayer(nnx.Module):
 
 
 def _names(param: str) -> tuple[str, ...]:
-  return ("query", "key", "value", "proj") if param == "qkv" else ("kq", "pv")
+  return {"qkv": ("query", "key", "value", "proj"), "ahn": ("ahn_a", "ahn_b")}.get(
+      param, ("kq", "pv"))
 
 
 def merged_matrices(layer) -> tuple[jax.Array, jax.Array]:
   """(KQ, PV) [H, D, D] of one layer's params mapping (either parametrisation)."""
   if "kq" in layer:
     return base.value(layer["kq"]), base.value(layer["pv"])
+  if "ahn_a" in layer:
+    a, b = base.value(layer["ahn_a"]), base.value(layer["ahn_b"])
+    h, d = a.shape[0], a.shape[-1]
+    kq = jnp.zeros((h, d + 1, d + 1), a.dtype).at[:, :d, :d].set(a)
+    pv = jnp.zeros((h, d + 1, d + 1), b.dtype).at[:, :d, :d].set(b).at[:, d, d].set(1.0)
+    return kq, pv
   q, k, v, p = (base.value(layer[n]) for n in ("query", "key", "value", "proj"))
   return jnp.einsum("hed,hef->hdf", k, q), jnp.einsum("hde,hef->hdf", p, v)
 
@@ -176,7 +191,7 @@ def layer_weights(params, cfg: LSAConfig) -> dict:
   as the one-layer model's), W_OV = s * (last row of PV_h), the head's value as it
   reaches the prediction, so the regression pattern probes read eta = sum_h
   W_OV[-1] mean diag W_KQ[:d, :d] as the GD step."""
-  layers = base.find_layers(params, lambda p: "kq" in p or "query" in p)
+  layers = base.find_layers(params, lambda p: "kq" in p or "query" in p or "ahn_a" in p)
   out = {}
   for i, layer in enumerate(layers):
     kq, pv = merged_matrices(layer)

@@ -32,7 +32,8 @@ def call(model, b):
     dict(num_heads=3), dict(num_heads=2, masked=False), dict(num_heads=2, readout="minus"),
     dict(num_heads=2, guess="constant", guess_value=0.7),
     dict(num_heads=1, guess="given", guess_value=0.3, readout="minus"),
-    dict(num_heads=2, param="qkv", init_std=0.5)])
+    dict(num_heads=2, param="qkv", init_std=0.5),
+    dict(num_heads=2, param="ahn", init_std=0.5, readout="minus")])
 def test_one_layer_matches_the_trilinear_formula(kw):
   model = build(init_std=0.3, **kw) if "init_std" not in kw else build(**kw)
   b = batch()
@@ -66,6 +67,28 @@ def test_von_oswald_construction_is_k_steps_of_gd(num_layers, shared):
   np.testing.assert_allclose(
       call(model, b), theory.gd_multistep_predict(b["x"], b["y"], b["xq"], eta, num_layers),
       rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_ahn_class_with_a_minus_eta_identity_is_k_steps_of_gd(num_layers):
+  """Ahn et al.'s class, A_l = -eta_l I, B_l = 0, minus readout: the context labels
+  become the residuals, the query's slot -w_l^T x_q: K steps of GD (steps eta_l)."""
+  etas = (0.8, 0.5, 0.3)[:num_layers]
+  model = build(num_layers=num_layers, param="ahn", readout="minus")
+  for layer, eta in zip(model.layers, etas):
+    layer.ahn_a[...] = -eta * jnp.eye(TASK.dim)[None]
+    layer.ahn_b[...] = jnp.zeros_like(layer.ahn_b[...])
+  b = batch(3)
+  w = jnp.zeros_like(b["xq"])
+  for eta in etas:
+    w = w + eta * jnp.einsum("bnd,bn->bd", b["x"], b["y"] - jnp.einsum("bnd,bd->bn", b["x"], w)
+                             ) / TASK.context_len
+  np.testing.assert_allclose(call(model, b), jnp.einsum("bd,bd->b", w, b["xq"]),
+                             rtol=1e-4, atol=1e-5)
+  if num_layers == 1:
+    np.testing.assert_allclose(call(model, b),
+                               theory.gd_multistep_predict(b["x"], b["y"], b["xq"], 0.8, 1),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_given_guess_is_gd_from_w0():

@@ -124,7 +124,7 @@ class GPT2(nnx.Module):
     if cfg.io_bias:
       self.read_in_bias, self.read_out_bias = read_in_bias, read_out_bias
     if cfg.positions == "learned":
-      self.pos_embed = _normal(cfg.init_std, rngs, (2 * context_len, cfg.d_model))
+      self.pos_embed = _normal(cfg.embed_init_std, rngs, (2 * context_len, cfg.d_model))
     self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
     residual_std = cfg.init_std / (math.sqrt(2 * cfg.num_layers)
                                    if cfg.scaled_residual_init else 1.0)

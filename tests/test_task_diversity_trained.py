@@ -9,6 +9,7 @@ the slow one reads the M-sweep's targets (spec-sized sweep, `:short` cut).
 """
 
 import jax
+import pytest
 
 from configs import task_diversity
 from icl.evaluate import curves as curves_lib
@@ -23,7 +24,8 @@ def _curves(config, workdir, num_prompts=2048):
   from icl.evaluate.loading import load_run
   _, exp, states, _ = load_run(workdir)
   return curves_lib.evaluate_curves(exp, states["params"], jax.random.key(11),
-                                    num_prompts, 2048, "noisy_linear")
+                                    num_prompts, 2048, "noisy_linear",
+                                    names=("dmmse", "ridge"))
 
 
 def _fast(m):
@@ -48,3 +50,28 @@ def test_small_pool_is_dmmse_like_and_fresh_tasks_ridge_like(tmp_path):
                                                           finf["model"]["mean"])
   assert f4["dist/ridge"]["mean"] > finf["dist/ridge"]["mean"] + Z * (
       f4["dist/ridge"]["mean_se"] + finf["dist/ridge"]["mean_se"])
+
+
+@pytest.mark.slow  # the ':short' sweep: 5 runs of 4000 steps (~10 min on a quiet 2-core CPU)
+def test_short_sweep_targets(tmp_path):
+  """The M-sweep's targets (WORKSPACE_NOTES.md, "Task diversity"): dMMSE-like at
+  M = 4, ridge side for M >= 32 on both task sets, M = 256 within 0.02 of M = infinity
+  on fresh tasks, the pool-task crossover within one octave of 2^4."""
+  from configs.sweeps import task_diversity as sweep_config
+  from icl.evaluate import task_diversity as td
+  from icl.sweep import grid
+  config = sweep_config.get_config("short")
+  points = grid.expand(config)
+  grid.prepare_dir(str(tmp_path), config, points)
+  for p in points:
+    grid.run_point(p.config.to_dict(), p.workdir)
+  out = td.analyse(str(tmp_path))
+  rows = {r["M"]: r for r in out["rows"]}
+  m4 = rows[4]
+  assert m4["pool/dist/dmmse"] < 0.5 * m4["pool/dist/ridge"], m4
+  for m in (32, 256):
+    for s in ("pool", "fresh"):
+      assert rows[m][f"{s}/dist/ridge"] < rows[m][f"{s}/dist/dmmse"], (m, s, rows[m])
+  assert abs(rows[256]["fresh/model"] - rows[0]["fresh/model"]) < 0.02 + Z * (
+      rows[256]["fresh/model/se"] + rows[0]["fresh/model/se"])
+  assert out["crossover_pool"] is not None and 8 <= out["crossover_pool"] <= 32

@@ -65,13 +65,15 @@ def baseline_fns(task, task_name: str) -> dict:
   return out
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2, 3, 4, 5))
+@functools.partial(jax.jit, static_argnums=(0, 2, 3, 4, 5, 7))
 def _chunk_sums(exp, params, task_name: str, batch_size: int, num_chunks: int,
-                pool: bool, key):
+                pool: bool, key, names: tuple[str, ...] | None = None):
   """Sums over prompts of the squared errors / distances per position, and of their
   squares (for the standard errors)."""
   task = exp.task
   fns = baseline_fns(task, task_name)
+  if names is not None:
+    fns = {n: f for n, f in fns.items() if n in names}
 
   def chunk(k):
     batch = task.sample(k, batch_size, pool=pool, **task.eval_sample_kwargs)
@@ -88,17 +90,18 @@ def _chunk_sums(exp, params, task_name: str, batch_size: int, num_chunks: int,
 
 
 def curves(exp, params, key, num_prompts: int, batch_size: int, task_name: str,
-           pool: bool = True) -> dict:
+           pool: bool = True, names: tuple[str, ...] | None = None) -> dict:
   """The per-position curves (module docstring) of every seed in `params` (leading
   axis S) on `num_prompts` fresh prompts: {name: {"err": [K] (mean over seeds),
   "se": [K] (over seeds when S > 1, else over prompts), "seeds": [S][K] (models),
   "mean": float (over k), "mean_se": float}}; baselines under their names, the
-  model under "model", distances under "dist/<baseline>"."""
+  model under "model", distances under "dist/<baseline>"; `names` keeps only those
+  baselines (default: every one of the class)."""
   batch_size = min(batch_size, num_prompts)
   num_chunks = -(-num_prompts // batch_size)
   n = num_chunks * batch_size
   sums = jax.device_get(_chunk_sums(exp, params, task_name, batch_size, num_chunks,
-                                    bool(pool), key))
+                                    bool(pool), key, names))
   norm = float(exp.task.normaliser)
   out = {}
   for name, (s1, s2, m2) in sums.items():
@@ -122,11 +125,12 @@ def curves(exp, params, key, num_prompts: int, batch_size: int, task_name: str,
 
 
 def evaluate_curves(exp, params, key, num_prompts: int, batch_size: int,
-                    task_name: str) -> dict:
+                    task_name: str, names: tuple[str, ...] | None = None) -> dict:
   """{"fresh": curves on tasks from the prior, "pool": on pool tasks (M > 0 only)}."""
   out = {"fresh": curves(exp, params, key, num_prompts, batch_size, task_name,
-                         pool=False),
+                         pool=False, names=names),
          "normaliser": float(exp.task.normaliser), "pool_size": int(exp.task.pool_size)}
   if exp.task.pool_size:
-    out["pool"] = curves(exp, params, key, num_prompts, batch_size, task_name, pool=True)
+    out["pool"] = curves(exp, params, key, num_prompts, batch_size, task_name, pool=True,
+                         names=names)
   return out

@@ -48,7 +48,7 @@ def point_row(workdir: str, num_prompts: int | None = None) -> dict:
   num_prompts = num_prompts or spec.eval.num_prompts
   result = curves_lib.evaluate_curves(
       exp, states["params"], trainer.eval_key(spec), num_prompts,
-      spec.eval.batch_size, spec.source["task"]["name"])
+      spec.eval.batch_size, spec.source["task"]["name"], names=("dmmse", "ridge"))
   result.setdefault("pool", result["fresh"])  # M = infinity: pool tasks are fresh ones
   row = {"M": int(exp.task.pool_size), "step": int(step),
          "num_seeds": int(spec.train.num_seeds), "num_prompts": int(num_prompts),

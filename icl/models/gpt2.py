@@ -16,7 +16,8 @@ Every attention kind, norm, positional scheme and probe of the token transformer
 applies (the config subclasses `TransformerConfig`; `merged_weights` is the
 transformer's). GPT-2 details: tanh-approximate GELU MLP of width 4 d_model, every
 block weight N(0, init_std = 0.02), the residual projections (attention out, MLP
-down) N(0, init_std / sqrt(2 num_layers)) (Radford et al. 2019). Unlike GPT-2 the
+down) N(0, init_std / sqrt(2 num_layers)) (Radford et al. 2019); the learned
+positions N(0, embed_init_std) (0.02, as GPT-2's wpe). Unlike GPT-2 the
 attention and MLP layers have no biases (the shared blocks have none); the read-in
 and read-out have one when `io_bias` and start as PyTorch's nn.Linear (Garg's) or as
 N(0, init_std) (Raventós', `io_init`).

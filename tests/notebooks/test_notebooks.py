@@ -30,7 +30,7 @@ FIGURE_NOTEBOOKS = [
     "01_weight_heatmaps.py", "02_omega_mu_dynamics.py", "03_pattern_probes.py",
     "04_loss_vs_context_length.py", "05_reduced_dynamics.py", "06_superposition.py",
     "07_softmax_vs_linear_length.py", "08_anisotropic_covariates.py",
-    "09_function_classes.py", "10_task_diversity.py"]
+    "12_function_classes.py", "13_task_diversity.py"]
 SCRIPTS = ["parity_analysis.py", "tasks_mqar_pairs.py"]
 SHARED = ["_common.py"]  # imported by the figure notebooks, not run on its own
 
@@ -60,8 +60,8 @@ def test_notebook_runs_in_quick_mode(name, runs_dir, monkeypatch):
       notebook, timeout=600, kernel_name="python3",
       resources={"metadata": {"path": NOTEBOOK_DIR}})
   client.execute()
-  prefix = "fig" + name.split("_")[0].lstrip("0")  # 01_... saves fig1_*.png, 10_ fig10_
-  figures = glob.glob(str(runs_dir / "quick" / "figures" / f"{prefix}_*.png"))
+  prefix = f"fig{int(name[:2])}_"  # 01_... saves fig1_*.png, 10_... fig10_*.png
+  figures = glob.glob(str(runs_dir / "quick" / "figures" / f"{prefix}*.png"))
   assert figures, "the notebook saved no figure"
 
 

@@ -52,6 +52,6 @@ out = td.analyse(directory)
 
 # %%
 fig = figures.task_diversity(out["rows"], f"task diversity (sweep '{variant}')")
-print(save(fig, "fig10_task_diversity"))
+print(save(fig, "fig13_task_diversity"))
 print(td.format_rows(out["rows"]))
 print(f"crossover on pool tasks: M = {out['crossover_pool']}")

@@ -71,7 +71,7 @@ def table(curves, names):
 lin_config, lin = run("garg_linear", "default")
 fig = figures.error_vs_examples(lin["curves"], f"linear, d = {lin_config.task.dim}, "
                                 f"Tiny model, step {lin['step']}")
-print(save(fig, "fig9_linear"))
+print(save(fig, "fig12_linear"))
 table(lin["curves"]["fresh"], ["model", "least_squares", "averaging", "3-nn"])
 
 # %% [markdown]
@@ -104,7 +104,7 @@ for ax in axes:
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)
 fig.tight_layout()
-print(save(fig, "fig9_sparse"))
+print(save(fig, "fig12_sparse"))
 table(sp["curves"]["fresh"], ["model", "least_squares", "lasso", "sparse_bayes"])
 for n in ("least_squares", "lasso", "sparse_bayes"):
   e = garg20[n]

@@ -67,21 +67,23 @@ def baseline_fns(task, task_name: str) -> dict:
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4, 5, 7))
 def _chunk_sums(exp, params, task_name: str, batch_size: int, num_chunks: int,
-                pool: bool, key, names: tuple[str, ...] | None = None):
-  """Sums over prompts of the squared errors / distances per position, and of their
-  squares (for the standard errors)."""
+                pool: bool, key, name: str):
+  """Sums over prompts of the squared errors per position and of their squares (for
+  the standard errors): of the model (`name` = "model") or of baseline `name` and
+  its distance to the model. One baseline per program: two batched LAPACK kernels
+  running at once in one CPU program (lasso's eigh beside the sparse posterior's
+  Cholesky) can deadlock jaxlib's shared thread pool."""
   task = exp.task
-  fns = baseline_fns(task, task_name)
-  if names is not None:
-    fns = {n: f for n, f in fns.items() if n in names}
 
   def chunk(k):
     batch = task.sample(k, batch_size, pool=pool, **task.eval_sample_kwargs)
     model = jax.vmap(lambda p: exp.apply(p, batch))(params)  # [S, B, K]
-    preds = {name: f(batch) for name, f in fns.items()}
-    sq = {"model": jnp.square(model - batch["y"])}  # [S, B, K]
-    sq.update({n: jnp.square(v - batch["y"])[None] for n, v in preds.items()})
-    sq.update({f"dist/{n}": jnp.square(model - v) for n, v in preds.items()})
+    if name == "model":
+      sq = {"model": jnp.square(model - batch["y"])}  # [S, B, K]
+    else:
+      pred = baseline_fns(task, task_name)[name](batch)
+      sq = {name: jnp.square(pred - batch["y"])[None],
+            f"dist/{name}": jnp.square(model - pred)}
     return {n: (jnp.sum(v, 1), jnp.sum(jnp.square(v), 1),
                 jnp.sum(jnp.square(jnp.mean(v, -1)), 1)) for n, v in sq.items()}
 
@@ -100,8 +102,14 @@ def curves(exp, params, key, num_prompts: int, batch_size: int, task_name: str,
   batch_size = min(batch_size, num_prompts)
   num_chunks = -(-num_prompts // batch_size)
   n = num_chunks * batch_size
-  sums = jax.device_get(_chunk_sums(exp, params, task_name, batch_size, num_chunks,
-                                    bool(pool), key, names))
+  # one device, whatever the training's layout (a state replicated over several host
+  # devices ran the whole evaluation on each of them, and could stall)
+  params = jax.device_put(jax.device_get(params), jax.devices()[0])
+  available = baseline_fns(exp.task, task_name)
+  sums = {}
+  for name in ["model"] + [n for n in available if names is None or n in names]:
+    sums.update(jax.device_get(_chunk_sums(exp, params, task_name, batch_size,
+                                           num_chunks, bool(pool), key, name)))
   norm = float(exp.task.normaliser)
   out = {}
   for name, (s1, s2, m2) in sums.items():

@@ -1,6 +1,6 @@
 """The GPT-2 benchmark section (benchmarks/sections/gpt2.py): its FLOP model gives the
-hand count, and its tiny mode measures positive steps/s with XLA counting more FLOPs
-than the model alone (XLA adds the sampler and Adam)."""
+hand count (= 6 x params x tokens up to the attention scores), and its tiny mode
+measures positive steps/s and FLOP/s."""
 
 import math
 
@@ -32,6 +32,8 @@ def test_tiny_mode_measures_the_tiny_size():
   assert math.isfinite(row["steps_per_s"]) and row["steps_per_s"] > 0
   assert row["ms_per_step"] == pytest.approx(1e3 / row["steps_per_s"])
   assert row["model_flops_per_step"] == gpt2.analytic_flops_per_step(64, 3, 5, 11)
-  assert row["xla_flops_per_step"] > row["model_flops_per_step"]
+  # XLA's CPU cost analysis counts far fewer FLOPs than the model does (measured
+  # 0.18 G vs 1.32 G here: WORKSPACE_NOTES.md), so only its presence is checked
+  assert math.isfinite(row["xla_flops_per_step"]) and row["xla_flops_per_step"] > 0
   assert row["model_flop_per_s"] == pytest.approx(
       row["model_flops_per_step"] * row["steps_per_s"])

@@ -56,8 +56,8 @@ def test_pool_curves_single_task_dmmse_is_the_noise_floor():
   # position, and on fresh tasks about 2 + sigma^2 / D (docs/deep_icl.md).
   config = task_diversity.get_config("quick,M=1")
   exp, params = _exp(config)
-  out = curves_lib.evaluate_curves(exp, params, jax.random.key(3), 2048, 1024,
-                                   "noisy_linear")
+  out = curves_lib.evaluate_curves(exp, params, jax.random.key(3), 2048, 2048,
+                                   "noisy_linear", names=("dmmse", "ridge"))
   assert set(out) == {"fresh", "pool", "normaliser", "pool_size"}
   floor = config.task.noise_var / config.task.dim
   pool = np.array(out["pool"]["dmmse"]["err"])

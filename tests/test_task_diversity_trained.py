@@ -19,6 +19,16 @@ Z = 4.0  # standard errors of margin
 FAST = "steps=400,lr=3e-3,train.warmup_steps=50,train.schedule=cosine"
 
 
+@pytest.mark.parametrize("variant", [None, "quick", "short", "paper"])
+def test_sweep_points_validate(variant):
+  from configs.sweeps import task_diversity as sweep_config
+  from icl.sweep import grid
+  points = grid.expand(sweep_config.get_config(variant))
+  sizes = [p.config.task.pool_size for p in points]
+  assert sizes[-1] == 0 and sizes[:-1] == sorted(sizes[:-1])  # M = infinity last
+  assert all(p.config.task.pool_seed == p.config.seed for p in points)
+
+
 def _trained(config, workdir):
   train_and_evaluate(config, workdir)
   from icl.evaluate.loading import load_run

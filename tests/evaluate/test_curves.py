@@ -81,3 +81,17 @@ def test_crossover_interpolates_in_log2_and_needs_a_sign_change():
   rows[1]["pool/dist/dmmse"] = 0.1  # gap +0.1 at 16, -0.2 at 64: 1/3 of the way
   assert td.crossover(rows) == pytest.approx(2 ** (4 + 2 / 3))
   assert td.crossover(rows[:1] + rows[3:]) is None
+
+
+def test_figures_draw_curves_and_the_transition():
+  from icl import figures
+  c = {"err": [1.0, 0.5, 0.1], "se": [0.1, 0.05, 0.01], "mean": 0.5, "mean_se": 0.01}
+  curves = {"fresh": {"model": c, "least_squares": c, "dist/least_squares": c},
+            "pool": {"model": c, "dmmse": c}, "pool_size": 4}
+  fig = figures.error_vs_examples(curves, "t")
+  assert len(fig.axes) == 2 and len(fig.axes[0].lines) >= 2  # dist/ curves not drawn
+  rows = [{"M": m, "fresh/model": 1.0 / (m or 64), "fresh/model/se": 0.01,
+           "pool/dist/dmmse": 0.1, "pool/dist/ridge": 0.2} for m in (4, 16, 0)]
+  fig = figures.task_diversity(rows)
+  labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+  assert labels == ["4", "16", "∞"]

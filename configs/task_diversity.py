@@ -16,6 +16,11 @@ minutes). The paper's setting, for a GPU: ``--config=configs/task_diversity.py:p
   python -m icl.train --config=configs/task_diversity.py:M=4 --workdir=runs/m4
   python -m icl.train --config=configs/task_diversity.py:m_inf --workdir=runs/minf
   python -m icl.train --config=configs/task_diversity.py:paper,M=32768 --workdir=W
+  python -m icl.sweep --config=configs/sweeps/task_diversity.py --workdir=runs/td
+  python -m icl.evaluate.task_diversity --workdir=runs/td   # pool and fresh tasks
+
+`python -m icl.evaluate --workdir=W` adds the per-position curves on pool and fresh
+tasks (dMMSE, ridge, distances) to eval.json (icl/evaluate/curves.py).
 
 `--config=configs/task_diversity.py:<items>` takes comma-separated items, applied in
 order (icl/config_variants.py): a variant name, or `alias=value` / `dotted.path=value`.

@@ -418,3 +418,97 @@ def devinterp(llc: Sequence[dict], records: Sequence[dict], ed: dict | None) -> 
     ax.set_title("developmental trajectory")
   fig.tight_layout()
   return fig
+
+
+# --- function classes and task diversity (docs/deep_icl.md) ------------------------------
+
+CURVE_STYLES = {"model": dict(color="k", marker="o", zorder=4),
+                "least_squares": dict(color="tab:blue", linestyle="--"),
+                "ridge": dict(color="tab:cyan", linestyle="--"),
+                "averaging": dict(color="tab:orange", linestyle=":"),
+                "3-nn": dict(color="tab:green", linestyle=":"),
+                "lasso": dict(color="tab:red", linestyle="--"),
+                "sparse_bayes": dict(color="tab:purple", linestyle="-."),
+                "dmmse": dict(color="tab:brown", linestyle="-.")}
+
+
+def error_vs_examples(curves: dict, title: str = "", ylim: float = 1.6) -> Figure:
+  """Garg et al.'s Fig. 2: the per-position error (/ E[y^2]) against the number of
+  in-context examples, the model (mean over seeds, +- se band) and each baseline;
+  `curves` is eval.json['curves'] (icl.evaluate.curves): one panel per task set
+  (fresh tasks, and pool tasks when the run has a pool)."""
+  sets = [s for s in ("fresh", "pool") if s in curves]
+  fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 3.8), squeeze=False)
+  for ax, name in zip(axes.flat, sets):
+    for label, c in curves[name].items():
+      if label.startswith("dist/"):
+        continue
+      err, se = np.asarray(c["err"]), np.asarray(c["se"])
+      _curve(ax, np.arange(len(err)), err, se, label,
+             **CURVE_STYLES.get(label, dict(linestyle=":")))
+    ax.axhline(1.0, color="gray", linewidth=0.8, linestyle=":")
+    ax.set_ylim(0, ylim)
+    ax.set_xlabel("in-context examples k")
+    ax.set_ylabel("squared error / E[y²]")
+    ax.set_title(f"{name} tasks" + (f" (M = {curves.get('pool_size')})"
+                                    if name == "pool" else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  return fig
+
+
+def task_diversity(rows: Sequence[dict], title: str = "") -> Figure:
+  """Raventós et al.'s Fig. 2 in two panels against the pool size M (log2; M = 0 is
+  infinity, drawn right of the largest M): the loss (/ D) on pool and fresh tasks
+  beside dMMSE's and ridge's, and the model's distance to dMMSE and to ridge on both
+  task sets. `rows`: icl.evaluate.task_diversity rows (keys '<set>/<name>' with
+  '/se')."""
+  finite = sorted(r["M"] for r in rows if r["M"])
+  top = (max(finite) if finite else 1) * 4
+  pos = {r["M"]: (r["M"] if r["M"] else top) for r in rows}
+  order = sorted(rows, key=lambda r: pos[r["M"]])
+  x = np.array([pos[r["M"]] for r in order], float)
+  fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
+  panels = ((axes[0], (("fresh/model", "model, fresh tasks", dict(color="k", marker="o")),
+                       ("pool/model", "model, pool tasks", dict(color="k", marker="s",
+                                                                linestyle="--")),
+                       ("fresh/dmmse", "dMMSE, fresh", dict(color="tab:brown")),
+                       ("pool/dmmse", "dMMSE, pool", dict(color="tab:brown",
+                                                          linestyle="--")),
+                       ("fresh/ridge", "ridge, fresh", dict(color="tab:cyan")),
+                       ("pool/ridge", "ridge, pool", dict(color="tab:cyan",
+                                                          linestyle="--"))),
+             "loss / D"),
+            (axes[1], (("fresh/dist/dmmse", "to dMMSE, fresh", dict(color="tab:brown",
+                                                                     marker="o")),
+                       ("pool/dist/dmmse", "to dMMSE, pool", dict(color="tab:brown",
+                                                                  marker="s",
+                                                                  linestyle="--")),
+                       ("fresh/dist/ridge", "to ridge, fresh", dict(color="tab:cyan",
+                                                                    marker="o")),
+                       ("pool/dist/ridge", "to ridge, pool", dict(color="tab:cyan",
+                                                                  marker="s",
+                                                                  linestyle="--"))),
+             "distance / D"))
+  for ax, lines, ylabel in panels:
+    for key, label, style in lines:
+      pts = [(xi, _value(r.get(key)), _value(r.get(key + "/se")) or 0.0)
+             for xi, r in zip(x, order) if _value(r.get(key)) is not None]
+      if not pts:
+        continue
+      xs, ys, se = (np.array(c) for c in zip(*pts))
+      ax.errorbar(xs, ys, yerr=se if se.any() else None, capsize=2, label=label, **style)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(x, [str(int(v)) if r["M"] else "∞" for v, r in zip(x, order)])
+    ax.minorticks_off()
+    ax.set_xlabel("pool size M")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  return fig

@@ -8,6 +8,9 @@
   sink.png               sink attention / logit per query group and the value norms
                          (tasks with query groups: bigram-backcopy)
   loss_vs_context.png    test MSE vs prompt length (needs eval.json)
+  error_vs_examples.png  per-position error / E[y^2] vs in-context examples, the model
+                         and the classical baselines, on fresh (and pool) tasks
+                         (function-class runs; needs eval.json)
   devinterp.png          the LLC over training beside the loss, the essential-dynamics
                          boundaries and PC trajectories (needs llc.jsonl or
                          essential_dynamics.json: python -m icl.devinterp)
@@ -84,7 +87,11 @@ def make_figures(workdir: str, seed_index: int = 0) -> dict:
   if os.path.exists(eval_path):
     with open(eval_path) as f:
       eval_result = json.load(f)
-    if eval_result.get("context_len"):  # a token task has no lengths to draw
+    if eval_result.get("curves"):  # a function-class run: error vs examples
+      figures["error_vs_examples.png"] = figure_lib.error_vs_examples(
+          eval_result["curves"], f"{config.task.get('name')}, d = {d} "
+          f"(step {eval_result.get('step')})")
+    elif eval_result.get("context_len"):  # a token task has no lengths to draw
       figures["loss_vs_context.png"] = figure_lib.loss_vs_context(
           eval_result, config.task.get("context_len"))
   else:

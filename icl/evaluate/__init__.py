@@ -2,7 +2,10 @@
 
 The package: `loading` (a checkpoint back in memory), `evaluation` (the model at
 several prompt lengths), `theory` (the theory predictors on the same prompts),
-`report` (the printed table); `__main__` is the command line.
+`report` (the printed table), `curves` (per-position error curves of function-class
+runs beside their baselines, on pool and fresh tasks: eval.json's "curves"),
+`task_diversity` (python -m icl.evaluate.task_diversity: Raventós' M-sweep read
+out); `__main__` is the command line.
 
 Evaluates every seed of the run at several context lengths (default: the config's
 ``eval.context_lens``, else 10,20,40,60,80,100) on ``eval.num_prompts`` fresh

@@ -13,6 +13,7 @@ import numpy as np
 
 from icl import records
 from icl import workdir as workdir_lib
+from icl.evaluate import curves as curves_lib
 from icl.evaluate import theory
 from icl.evaluate.loading import load_run
 from icl.train import core, sharding, trainer
@@ -35,7 +36,9 @@ def evaluate_workdir(workdir: str, context_lens: list[int] | None = None,
   if not exp.task.varies_context_len:
     context_lens = []  # a token task: evaluated at its own sequence length only
   elif context_lens is None:
-    context_lens = list(spec.eval.context_lens or DEFAULT_LENGTHS)
+    # a function-class prompt scores every shorter prefix at its own length
+    default = ((exp.task.context_len,) if curves_lib.supports(exp) else DEFAULT_LENGTHS)
+    context_lens = list(spec.eval.context_lens or default)
   num_prompts = num_prompts or spec.eval.num_prompts
   num_seeds = spec.train.num_seeds
   result = {"step": step, "num_prompts": num_prompts, "num_seeds": num_seeds,
@@ -78,6 +81,10 @@ def evaluate_workdir(workdir: str, context_lens: list[int] | None = None,
         result["theory_se"].setdefault(name, {})[str(length)] = (
             float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1
             else per_seed_risks[0][1][name])
+  if curves_lib.supports(exp) and not labels:  # per-position curves and baselines
+    result["curves"] = curves_lib.evaluate_curves(
+        exp, states["params"], key, num_prompts, spec.eval.batch_size,
+        spec.source["task"]["name"])
   with open(os.path.join(workdir, workdir_lib.EVAL), "w") as f:
     json.dump(records.jsonable(result), f, indent=2)
   return result

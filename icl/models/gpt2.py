@@ -16,7 +16,8 @@ Every attention kind, norm, positional scheme and probe of the token transformer
 applies (the config subclasses `TransformerConfig`; `merged_weights` is the
 transformer's). GPT-2 details: tanh-approximate GELU MLP of width 4 d_model, every
 block weight N(0, init_std = 0.02), the residual projections (attention out, MLP
-down) N(0, init_std / sqrt(2 num_layers)) (Radford et al. 2019). Unlike GPT-2 the
+down) N(0, init_std / sqrt(2 num_layers)) (Radford et al. 2019); the learned
+positions N(0, embed_init_std) (0.02, as GPT-2's wpe). Unlike GPT-2 the
 attention and MLP layers have no biases (the shared blocks have none); the read-in
 and read-out have one when `io_bias` and start as PyTorch's nn.Linear (Garg's) or as
 N(0, init_std) (Raventós', `io_init`).
@@ -124,7 +125,7 @@ class GPT2(nnx.Module):
     if cfg.io_bias:
       self.read_in_bias, self.read_out_bias = read_in_bias, read_out_bias
     if cfg.positions == "learned":
-      self.pos_embed = _normal(cfg.init_std, rngs, (2 * context_len, cfg.d_model))
+      self.pos_embed = _normal(cfg.embed_init_std, rngs, (2 * context_len, cfg.d_model))
     self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
     residual_std = cfg.init_std / (math.sqrt(2 * cfg.num_layers)
                                    if cfg.scaled_residual_init else 1.0)

@@ -30,10 +30,13 @@ FIGURE_NOTEBOOKS = [
     "01_weight_heatmaps.py", "02_omega_mu_dynamics.py", "03_pattern_probes.py",
     "04_loss_vs_context_length.py", "05_reduced_dynamics.py", "06_superposition.py",
     "07_softmax_vs_linear_length.py", "08_anisotropic_covariates.py",
-    "09_lsa_prior_mean_heads.py", "10_lsa_layers_and_shift.py", "11_devinterp_stages.py"]
-# QUICK still trains 3-4 models and fits least squares (~35 s of CPU each cold, ~12 s
-# with JAX's compilation cache warm): run with `-m slow`, outside CI's budget.
-SLOW_NOTEBOOKS = {"09_lsa_prior_mean_heads.py", "10_lsa_layers_and_shift.py"}
+    "09_lsa_prior_mean_heads.py", "10_lsa_layers_and_shift.py", "11_devinterp_stages.py",
+    "12_function_classes.py", "13_task_diversity.py"]
+# QUICK still trains several models each (09, 10: 3-4 models and least squares, ~35 s
+# of CPU each cold; 12, 13: Tiny GPT-2 runs and baselines, 55-96 s of CPU): run with
+# `-m slow`, outside CI's budget.
+SLOW_NOTEBOOKS = {"09_lsa_prior_mean_heads.py", "10_lsa_layers_and_shift.py",
+                  "12_function_classes.py", "13_task_diversity.py"}
 SCRIPTS = ["parity_analysis.py", "tasks_mqar_pairs.py"]
 SHARED = ["_common.py"]  # imported by the figure notebooks, not run on its own
 

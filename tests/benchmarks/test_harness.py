@@ -142,4 +142,5 @@ def test_llc_section_is_full_mode_only_and_rendered_when_measured():
            "ms_per_chain_step": 0.5}]
   text = report.render(dict(results, llc=rows))
   assert "## LLC: SGLD chains vmapped vs chain by chain" in text and "| vmapped | 4 |" in text
-  assert "SGLD" not in report.render(results)
+  without = {k: v for k, v in results.items() if k != "llc"}  # a quick run has no llc
+  assert "SGLD" not in report.render(without)

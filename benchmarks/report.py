@@ -91,6 +91,14 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
     if t is not None:
       rows.append((f"cold start to eval <= {EVAL_TARGET} ({k}) <= 20 s", f"{t:.1f} s",
                    _verdict(t <= 20)))
+  wp = _ok(results, "whole_process") or {}
+  warm = wp.get("icl_warm") or {}
+  if "over_loop" in warm:
+    rows.append((f"whole {wp['steps'] // 1000}k-step run (warm cache) <= 1.25x its loop",
+                 f"{warm['over_loop']:.2f}x", _verdict(warm["over_loop"] <= 1.25)))
+  if "icl_vs_torch" in wp:
+    rows.append(("whole process icl vs torch reference >= 2.5x",
+                 f"{wp['icl_vs_torch']:.2f}x", _verdict(wp["icl_vs_torch"] >= 2.5)))
   return rows
 
 
@@ -213,6 +221,34 @@ def _cold_start(cs: dict) -> list[str]:
   return lines + ["", CACHE_NOTE, ""]
 
 
+def _whole_process(w: dict) -> list[str]:
+  lines = [f"`python -m icl.train --config=configs/regression.py` at {w['steps']:,} steps "
+           f"(H = {w['heads']}), process spawn to exit, beside its loop time "
+           f"({w['steps']:,} / {_fmt(w['loop_steps_per_s'])} steps/s of `core.train_chunk` "
+           f"= {w['loop_s']:.1f} s) and beside the reference PyTorch code's whole run "
+           "(`python -m benchmarks.torch_reference`: the same steps, loss lines, test MSE "
+           "every 2,500 steps, model saved); run one after another.", "",
+           "| run | wall s | first metrics line s | last metrics line s | wall / loop | "
+           "overhead s |", "|---|---|---|---|---|---|"]
+  for name in ("icl_first_run", "icl_warm", "torch"):
+    r = w.get(name)
+    if r is None:
+      continue
+    label = name if name != "torch" else f"torch (threads {r.get('threads')})"
+    if "error" in r:
+      lines.append(f"| {label} | error: {r['error']} | | | | |")
+      continue
+    lines.append(f"| {label} | {r['wall_s']:.1f} | {_fmt(r.get('first_metrics_s'), 1)} | "
+                 f"{_fmt(r.get('last_metrics_s'), 1)} | {_fmt(r.get('over_loop'), 2)} | "
+                 f"{_fmt(r.get('overhead_s'), 1)} |")
+  lines.append("")
+  if "icl_vs_torch" in w:
+    lines += [f"Whole process, icl (warm cache) vs torch: {w['icl_vs_torch']:.2f}x.", ""]
+  for k, v in (w.get("skipped") or {}).items():
+    lines += [f"Skipped {k}: {v}", ""]
+  return lines
+
+
 def _startup(results: dict) -> list[str]:
   """The compile-time block: in-process time to first step, then cold starts."""
   lines = ["## Compile time and time to first step", ""]
@@ -299,6 +335,9 @@ def render(results: dict) -> str:
                   "64k normals)", _sampler)
   lines += _block(results, "probes", "Probes at the default cadence", _probes)
   lines += _startup(results)
+  if "whole_process" in results:  # full mode only; results.json before it had none
+    lines += _block(results, "whole_process", "Whole process: a 20k-step run against its "
+                    "loop time and against the reference code", _whole_process)
   lines += _block(results, "flops", "Achieved FLOP/s", _flops)
   lines += _block(results, "models", "Larger models (parity / recall tasks)", _models)
   if "token_peers" in results:  # results.json before it had no such section

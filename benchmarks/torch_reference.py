@@ -8,7 +8,9 @@ Adam(lr=1e-3), batch 256, fresh data drawn with torch on the CPU every step.
 Same mathematics as `icl.models.one_layer` (docs/regression.md, "Model").
 
 Needs the optional extra ``pip install -e ".[bench]"`` (torch==2.13.0, CPU build).
-Timed by `benchmarks.harness.TorchCase` in the baselines section:
+Timed by `benchmarks.harness.TorchCase` in the baselines section, and as a whole
+process (`python -m benchmarks.torch_reference --steps=20000`: train, log, evaluate,
+save) in the whole_process section:
 
   python -m benchmarks.run --sections=baselines
 """
@@ -71,3 +73,54 @@ def make_step(model: nn.Module, optimizer: torch.optim.Optimizer):
     optimizer.step()
     return loss
   return step
+
+
+def train(steps: int = 20_000, heads: int = 2, threads: int = 0, log_every: int = 500,
+          eval_every: int = 2_500, eval_prompts: int = 20_000, out: str = "",
+          seed: int = 0) -> float:
+  """The reference's whole run, as its user runs it: train `steps` Adam steps on
+  fresh batches, print the loss every `log_every` steps, evaluate the test MSE on
+  `eval_prompts` fresh prompts every `eval_every` steps and at the end, and save
+  the model (`out`: a .pt path; none when empty). Returns the final test MSE.
+  `threads` = 0: torch's default thread count."""
+  if threads:
+    torch.set_num_threads(threads)
+  torch.manual_seed(seed)
+  gen = torch.Generator().manual_seed(seed)
+  model = OneLayerAttention(num_heads=heads)
+  optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+  step_fn = make_step(model, optimizer)
+
+  def test_mse() -> float:
+    with torch.no_grad():
+      total, done = 0.0, 0
+      while done < eval_prompts:
+        n = min(4096, eval_prompts - done)
+        z, zq, yq = sample(n, generator=gen)
+        total += float(torch.sum(torch.square(model(z, zq) - yq)))
+        done += n
+    return total / eval_prompts
+
+  mse = float("nan")
+  for step in range(1, steps + 1):
+    loss = step_fn(*sample(256, generator=gen))
+    if step % log_every == 0:
+      line = f"step {step}/{steps}  loss {float(loss):.4f}"
+      if step % eval_every == 0 or step == steps:
+        mse = test_mse()
+        line += f"  test {mse:.4f}"
+      print(line, flush=True)
+  if out:
+    torch.save(model.state_dict(), out)
+  return mse
+
+
+if __name__ == "__main__":  # the whole-process baseline (benchmarks/sections/whole_process.py)
+  import argparse
+  parser = argparse.ArgumentParser(description=train.__doc__.split("\n")[0])
+  parser.add_argument("--steps", type=int, default=20_000)
+  parser.add_argument("--heads", type=int, default=2)
+  parser.add_argument("--threads", type=int, default=0)
+  parser.add_argument("--out", default="")
+  args = parser.parse_args()
+  train(args.steps, args.heads, args.threads, out=args.out)

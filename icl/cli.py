@@ -56,6 +56,9 @@ def setup_logging(level: int = logging.INFO) -> None:
       lambda r: r.levelno >= 30 or "/orbax/" not in r.pathname)
 
 
+MIN_COMPILE_SECONDS = 0.05  # programs compiling faster than this are not cached
+
+
 def compilation_cache_dir() -> str | None:
   """Where the entry points keep JAX's persistent compilation cache: the user's
   cache directory (``$XDG_CACHE_HOME/icl/jax``, else ``~/.cache/icl/jax``), or
@@ -80,7 +83,10 @@ def enable_compilation_cache() -> str | None:
   except OSError:
     return None  # an unwritable home: run without the cache
   jax.config.update("jax_compilation_cache_dir", directory)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  # Programs that take over 50 ms to compile (a training chunk, an evaluation, the
+  # weight snapshots); JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS overrides.
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", float(
+      os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", MIN_COMPILE_SECONDS)))
   return directory
 
 

@@ -21,12 +21,17 @@ every scalar to TensorBoard event files in ``<workdir>/tensorboard/``, so
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
+import queue
+import sys
+import threading
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+from absl import logging
 
 TENSORBOARD = "tensorboard"
 
@@ -145,33 +150,77 @@ class JsonlWriter:
 
 
 class TensorBoardWriter:
-  """Every finite scalar of a record as a TensorBoard scalar at its step."""
+  """Every finite scalar of a record as a TensorBoard scalar at its step.
+
+  A background thread writes the events, so the training loop never waits on the
+  event file; `close` writes every queued record. A failure there (an unwritable
+  directory) is logged, not raised: metrics.jsonl is the run's record, the events
+  only mirror it.
+  """
 
   def __init__(self, logdir: str, resume_step: int = 0):
-    from tensorboardX import SummaryWriter  # optional extra
-    # On resume, events past the restored step are purged (as metrics.jsonl drops them).
-    self.writer = SummaryWriter(logdir, purge_step=resume_step + 1 if resume_step else None)
+    self.logdir, self.resume_step = logdir, resume_step
+    self._summary_writer = import_summary_writer()
+    self._queue: queue.SimpleQueue = queue.SimpleQueue()
+    self._thread = threading.Thread(target=self._run, name="icl-tensorboard",
+                                    daemon=True)
+    self._thread.start()
+
+  def _run(self) -> None:
+    try:
+      # On resume, events past the restored step are purged (as metrics.jsonl does).
+      writer = self._summary_writer(self.logdir, purge_step=(
+          self.resume_step + 1 if self.resume_step else None))
+    except Exception as e:  # noqa: BLE001 - the mirror is optional
+      logging.warning("TensorBoard events off (%s: %s)", type(e).__name__, e)
+      while self._queue.get() is not None:
+        pass
+      return
+    while (records := self._queue.get()) is not None:
+      for record in records:
+        step = int(record["step"])
+        for key, value in record.items():
+          if key in ("step", "wall_time") or isinstance(value, (list, dict, str, bool)):
+            continue
+          if value is not None and math.isfinite(float(value)):
+            writer.add_scalar(key, float(value), step)
+      writer.flush()
+    writer.close()
 
   def write(self, records: Iterable[dict]) -> None:
-    for record in records:
-      step = int(record["step"])
-      for key, value in record.items():
-        if key in ("step", "wall_time") or isinstance(value, (list, dict, str, bool)):
-          continue
-        if value is not None and math.isfinite(float(value)):
-          self.writer.add_scalar(key, float(value), step)
-    self.writer.flush()
+    self._queue.put(list(records))
 
   def close(self) -> None:
-    self.writer.close()
+    """Writes every queued record and closes the event file."""
+    if self._thread.is_alive():
+      self._queue.put(None)
+      self._thread.join()
+
+
+def import_summary_writer():
+  """tensorboardX.SummaryWriter (the optional extra), imported without torch.
+
+  tensorboardX's package import loads torch whenever torch is installed (about 2 s
+  of a run's start-up, for tensor conversions that scalars never use). Unless this
+  process already holds torch, the import runs with torch marked absent, which
+  tensorboardX handles (it then takes numpy arrays only); torch stays importable
+  afterwards.
+  """
+  if "tensorboardX" in sys.modules or "torch" in sys.modules:
+    from tensorboardX import SummaryWriter
+    return SummaryWriter
+  sys.modules["torch"] = None  # type: ignore[assignment]  # "import torch" fails fast
+  try:
+    from tensorboardX import SummaryWriter
+  finally:
+    if sys.modules.get("torch", 0) is None:
+      del sys.modules["torch"]
+  return SummaryWriter
 
 
 def tensorboard_available() -> bool:
-  try:
-    import tensorboardX  # noqa: F401
-  except ImportError:
-    return False
-  return True
+  """Whether tensorboardX is installed (found, not imported: see TensorBoardWriter)."""
+  return importlib.util.find_spec("tensorboardX") is not None
 
 
 class Writer:

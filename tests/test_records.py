@@ -5,11 +5,15 @@ import glob
 import json
 import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from icl import records
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_seed_summaries_are_mean_se_and_values():
@@ -64,3 +68,18 @@ def test_tensorboard_mirrors_every_finite_scalar(tmp_path):
   w.close()
   scalars = _scalars(str(tmp_path / "tb"))
   assert scalars == {"train_loss": [(10, 0.5), (20, 0.25)], "probe/omega/h0": [(20, 0.125)]}
+
+
+def test_tensorboard_writer_leaves_torch_unimported(tmp_path):
+  """tensorboardX's import would load torch (seconds of every run's start-up): the
+  writer imports it with torch marked absent, and torch stays importable."""
+  pytest.importorskip("tensorboardX")
+  code = (
+      "import importlib.util, sys\n"
+      "from icl import records\n"
+      f"w = records.Writer({str(tmp_path / 'm.jsonl')!r}, 0, {str(tmp_path / 'tb')!r})\n"
+      "w.write([{'step': 1, 'loss': 0.5}]); w.close()\n"
+      "assert len(w.writers) == 2 and 'torch' not in sys.modules, sorted(sys.modules)[:5]\n"
+      "if importlib.util.find_spec('torch') is not None:\n"
+      "  import torch  # noqa: F401\n")
+  subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)

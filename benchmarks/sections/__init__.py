@@ -5,19 +5,22 @@
   sampler.py    the batch sampler alone, per bit generator
   flops.py      achieved FLOP/s against a matmul peak (reads the icl rows)
   startup.py    time to first step and cold start (full mode only)
+  whole_process.py  a whole 20k-step `python -m icl.train` vs its loop and vs torch's
   llc.py        SGLD chains vmapped vs chain by chain (full mode only)
   token_peers.py  MQAR: icl vs Zoology's PyTorch code; transformer fwd vs bwd, FLOP/s
   gpt2.py       the GPT-2-style model on real-valued prompts (Tiny, Small): steps/s, FLOP/s
 """
 
 from benchmarks.sections import (  # noqa: F401 (register)
-    baselines, flops, gpt2, llc, sampler, startup, token_peers, training)
+    baselines, flops, gpt2, llc, sampler, startup, token_peers, training,
+    whole_process)
 from benchmarks.sections.registry import (SECTIONS, Section, Settings, is_error,
                                           register, run_section)
 
 # The run order: baselines reuse the icl cases, flops reads the icl rows.
 ORDER = ("icl", "baselines", "seeds", "sampler", "probes", "models", "flops",
-         "token_peers", "transformer_backward", "ttfs", "cold_start", "llc", "gpt2")
+         "token_peers", "transformer_backward", "ttfs", "cold_start", "whole_process", "llc",
+         "gpt2")
 assert set(ORDER) == set(SECTIONS), (ORDER, list(SECTIONS))
 
 __all__ = ["ORDER", "SECTIONS", "Section", "Settings", "is_error", "register",

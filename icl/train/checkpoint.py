@@ -3,7 +3,11 @@
 A checkpoint holds the whole training state of every seed ({"params", "opt_state",
 "step"}, each leaf with a leading seed axis) and a small JSON record ("meta": the
 step, the number of seeds and a CRC32 of the state's bytes). Saves are
-synchronous, so a checkpoint that a message reports is complete on disk.
+asynchronous: `save` returns once the state is copied to host memory (the training
+loop may then overwrite or donate the device arrays) and orbax writes the files in
+a background thread, behind a temporary name that becomes the step's directory only
+when complete. The next save, `latest_step`, `steps` and `close` wait for it, so a
+checkpoint that a message names is complete on disk.
 
 On restore without an explicit step, a checkpoint that cannot be read or whose
 checksum does not match (a torn or corrupted write) is moved aside to
@@ -68,14 +72,21 @@ class Checkpointer:
     self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
     self.read_only = read_only
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, enable_async_checkpointing=False,
+        max_to_keep=keep, create=not read_only, enable_async_checkpointing=not read_only,
         read_only=read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
+  def wait(self) -> None:
+    """Blocks until the save in flight (if any) is on disk."""
+    if not self.read_only:
+      self.manager.wait_until_finished()
+
   def steps(self) -> list[int]:
+    self.wait()
     return sorted(self.manager.all_steps())
 
   def latest_step(self) -> int | None:
+    self.wait()
     return self.manager.latest_step()
 
   def save(self, step: int, states: Any, meta: dict | None = None) -> None:
@@ -83,8 +94,7 @@ class Checkpointer:
         state=ocp.args.StandardSave(states),
         meta=ocp.args.JsonSave(dict(meta or {}, step=int(step),
                                     checksum=checksum(states))))
-    self.manager.save(step, args=args, force=True)
-    self.manager.wait_until_finished()
+    self.manager.save(step, args=args, force=True)  # returns after the host copy
 
   def restore(self, template: Any, step: int | None = None) -> tuple[int, Any]:
     """Restores into the structure of `template` (arrays or ShapeDtypeStructs).
@@ -163,4 +173,6 @@ class Checkpointer:
     self.manager.reload()
 
   def close(self) -> None:
+    """Waits for the save in flight, then releases the manager."""
+    self.wait()
     self.manager.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -98,15 +99,16 @@ def prepare_workdir(workdir: str, spec: config_lib.Spec) -> None:
     check_resumable(workdir, spec)
 
 
-def check_finite(states, metrics, start: int, ckpt,
+def check_finite(params_ok, metrics, start: int, ckpt,
                  spec: config_lib.Spec | None = None) -> np.ndarray:
   """Raises Diverged (naming the step and the last checkpoint) on a non-finite
-  loss or parameter of a chunk begun at `start`; returns its losses [M, n] with
-  the steps dropped by train.skip_nonfinite set to NaN."""
+  loss or parameter of a chunk begun at `start` (`params_ok`: [M] bools after the
+  chunk, `faults.finite_per_seed`); returns its losses [M, n] with the steps
+  dropped by train.skip_nonfinite set to NaN."""
   losses = sharding.to_host(metrics["train_loss"])  # [M, n], gathered over processes
   skipped = (sharding.to_host(metrics["skipped"]) if "skipped" in metrics
              else np.zeros(losses.shape, bool))
-  params_ok = sharding.to_host(faults.finite_per_seed(states["params"]))
+  params_ok = sharding.to_host(params_ok)
   name = (lambda m: _model_name(spec, m)) if spec is not None else (lambda m: f"seed {m}")
   where = faults.first_nonfinite(np.where(skipped, 0.0, losses), params_ok, start, name)
   if where is not None:
@@ -228,45 +230,13 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
     os.remove(done_path)
 
   progress = Progress(start, train.num_steps)
-  recorder = recorder_lib.Recorder(exp.probe_context(), spec, workdir)
-  recorder.start(start, states)
-  step, final, scale = start, {}, None
-  while step < train.num_steps and not stop.received:
-    n = min(train.log_every, train.num_steps - step)
-    probe_args = recorder.chunk_args(step, n)
-    states, metrics = core.train_chunk(exp, states, data_keys, n, **probe_args)
-    losses = check_finite(states, metrics, step, ckpt, spec)  # before any save
-    scale = loss_scale(spec, losses) if scale is None else scale
-    check_size(spec, losses, scale, step, ckpt)
-    probe_records = recorder.records(step, n, probe_args, metrics, states)
-    step += n
-    record = train_record(step, losses, metrics, spec.sweep)
-    extra = ""
-    if step % train.eval_every == 0 or step == train.num_steps:
-      final = evaluate_states(exp, states)
-      for name, values in final.items():
-        record.update(spec.sweep.summarize(f"eval_{name}", values))
-      extra = f"  eval {record['eval_loss']:.4f}"
-    record["wall_time"] = time.time()
-    if probe_records and probe_records[-1]["step"] == step:  # one line per step
-      record.update(probe_records.pop())
-    if writer:  # process 0 writes for all hosts
-      writer.write(probe_records + [record])
-    progress.update(step, record["train_loss"], extra)
-    if checkpoint_lib.is_checkpoint_step(step, train) or stop.received:
-      ckpt.save(step, states, {"num_seeds": train.num_seeds})
-  if writer:
-    writer.close()
-  if step < train.num_steps:  # stopped by a signal
-    progress.close()
+  try:
+    step, final = _loop(exp, states, data_keys, start, ckpt, writer, progress, stop,
+                        workdir)
+  finally:  # also on Diverged / Preempted: queued events and the save in flight land
+    if writer:
+      writer.close()
     ckpt.close()
-    raise faults.Preempted(
-        f"{stop.received} at step {step}/{train.num_steps}: saved a checkpoint in "
-        f"{ckpt.directory}; rerun the same command to resume")
-  progress.close()
-  if not final:
-    final = evaluate_states(exp, states)
-  ckpt.close()
   if primary:
     with open(done_path, "w") as f:
       f.write(str(step))
@@ -274,3 +244,83 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
   logging.info("Finished %s at step %d: eval_loss %.4f", workdir, step,
                summary["loss"])
   return summary
+
+
+class _Chunk(NamedTuple):
+  """A dispatched chunk of steps (start, start + n]; its arrays may still be computing."""
+  start: int
+  n: int
+  probe_args: dict
+  metrics: dict
+  params_ok: jax.Array  # [M] finite parameters after the chunk
+
+
+def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
+          progress: Progress, stop: faults.StopSignals, workdir: str):
+  """The chunks from `start` to train.num_steps; returns (step, final eval metrics).
+  Raises Preempted after a stop signal (checkpointed) and Diverged.
+
+  Pipelined: the next chunk is dispatched before the host reads the previous one
+  (its checks, probe records, metrics line), so the device does not wait on the
+  host. A chunk whose end needs the state itself (an evaluation, a checkpoint, the
+  last step, a stop signal) is finished before anything more is dispatched, so
+  every checkpoint holds a state whose chunk passed the checks.
+  """
+  spec, train = exp.spec, exp.spec.train
+  recorder = recorder_lib.Recorder(exp.probe_context(), spec, workdir)
+  recorder.start(start, states)
+  step, final, scale, pending = start, {}, None, None
+
+  def needs_states(end: int) -> bool:
+    return (end % train.eval_every == 0 or end == train.num_steps
+            or checkpoint_lib.is_checkpoint_step(end, train))
+
+  def finish(chunk: _Chunk, end_states=None) -> None:
+    """Host side of a chunk; `end_states`: the state after it (eval, save)."""
+    nonlocal scale, final
+    losses = check_finite(chunk.params_ok, chunk.metrics, chunk.start, ckpt, spec)
+    scale = loss_scale(spec, losses) if scale is None else scale
+    check_size(spec, losses, scale, chunk.start, ckpt)
+    end = chunk.start + chunk.n
+    probe_records = recorder.records(chunk.start, chunk.n, chunk.probe_args,
+                                     chunk.metrics, end_states)
+    record = train_record(end, losses, chunk.metrics, spec.sweep)
+    extra = ""
+    if end_states is not None and (end % train.eval_every == 0 or end == train.num_steps):
+      final = evaluate_states(exp, end_states)
+      for name, values in final.items():
+        record.update(spec.sweep.summarize(f"eval_{name}", values))
+      extra = f"  eval {record['eval_loss']:.4f}"
+    record["wall_time"] = time.time()
+    if probe_records and probe_records[-1]["step"] == end:  # one line per step
+      record.update(probe_records.pop())
+    if writer:  # process 0 writes for all hosts
+      writer.write(probe_records + [record])
+    progress.update(end, record["train_loss"], extra)
+    if end_states is not None and (checkpoint_lib.is_checkpoint_step(end, train)
+                                   or stop.received):
+      ckpt.save(end, end_states, {"num_seeds": train.num_seeds})
+
+  while step < train.num_steps and not stop.received:
+    n = min(train.log_every, train.num_steps - step)
+    probe_args = recorder.chunk_args(step, n)
+    states, metrics = core.train_chunk(exp, states, data_keys, n, **probe_args)
+    chunk = _Chunk(step, n, probe_args, metrics, faults.finite_per_seed(states["params"]))
+    step += n
+    if pending is not None:  # the previous chunk, read while this one runs
+      finish(pending)
+    pending = chunk
+    if needs_states(step) or stop.received:
+      finish(pending, states)
+      pending = None
+  if pending is not None:  # a stop signal arrived after the last dispatch
+    finish(pending, states)
+  progress.close()
+  if step < train.num_steps:  # stopped by a signal
+    ckpt.wait()
+    raise faults.Preempted(
+        f"{stop.received} at step {step}/{train.num_steps}: saved a checkpoint in "
+        f"{ckpt.directory}; rerun the same command to resume")
+  if not final:
+    final = evaluate_states(exp, states)
+  return step, final

@@ -1,0 +1,138 @@
+"""The whole process a user waits for: `python -m icl.train` of the default regression
+config at 20k steps, from process start to exit, beside its training-loop time and
+beside the reference PyTorch code's whole run (full mode only).
+
+- icl, first run: a fresh persistent compilation cache (what the first run of a
+  config pays: XLA compiles, the cache fills);
+- icl, warm: the same command again on a new work dir (what every later run pays);
+- torch: `python -m benchmarks.torch_reference` (benchmarks/torch_reference.py:
+  the same steps, a loss line every 500 steps, the test MSE on 20,000 prompts every
+  2,500 steps and at the end, the model saved), at the thread count that was faster
+  in the baselines section (torch's default when that section did not run).
+
+The loop time is `steps / (steps/s of core.train_chunk)` for the same config (the icl
+section's H = 2 row, measured in this process, or measured here): what the run would
+take with no start-up, compiles, evaluations, probes, checkpoints or writes. The
+three processes run one after another (icl first run, torch, icl warm), so a load
+change hits them alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchmarks import harness
+from benchmarks.sections.baselines import torch_skip_reason
+from benchmarks.sections.registry import Settings, register
+
+STEPS = 20_000
+HEADS = 2
+
+
+def icl_command(workdir: str, steps: int) -> list[str]:
+  """The default regression run (H = 2; eval every 2.5k, probes every 100 steps,
+  checkpoints every 2.5k: the config's own cadences) at `steps` steps."""
+  return [sys.executable, "-m", "icl.train", "--config=configs/regression.py",
+          f"--workdir={workdir}", f"--config.train.num_steps={steps}"]
+
+
+def torch_command(steps: int, threads: int, out: str) -> list[str]:
+  return [sys.executable, "-m", "benchmarks.torch_reference", f"--steps={steps}",
+          f"--heads={HEADS}", f"--threads={threads}", f"--out={out}"]
+
+
+def timed(cmd: list[str], env: dict, timeout: float) -> dict:
+  """Wall seconds of one process from spawn to exit (error text on failure)."""
+  t0 = time.perf_counter()
+  proc = subprocess.run(cmd, cwd=harness.ROOT, env=env, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE, text=True, timeout=timeout)
+  out = {"wall_s": time.perf_counter() - t0}
+  if proc.returncode:
+    out["error"] = f"exited with {proc.returncode}: {proc.stderr[-300:]}"
+  return out
+
+
+def icl_run(steps: int, cache_dir: str, timeout: float) -> dict:
+  """One `python -m icl.train` process; the first metrics line's and the last
+  line's times after spawn (from metrics.jsonl's wall_time) next to its wall."""
+  workdir = tempfile.mkdtemp(prefix="icl_whole_")
+  env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache_dir,
+             PYTHONPATH=harness.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env.pop("ICL_COMPILATION_CACHE", None)
+  try:
+    spawn = time.time()
+    out = timed(icl_command(workdir, steps), env, timeout)
+    lines = [json.loads(x) for x in open(os.path.join(workdir, "metrics.jsonl"))
+             if '"train_loss"' in x] if "error" not in out else []
+    if lines:
+      out["first_metrics_s"] = lines[0]["wall_time"] - spawn
+      out["last_metrics_s"] = lines[-1]["wall_time"] - spawn
+      out["eval_loss"] = lines[-1].get("eval_loss")
+    return out
+  finally:
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def loop_steps_per_s(s: Settings, results: dict) -> float:
+  """core.train_chunk's steps/s at H = 2, 1 seed: the icl section's row, else
+  measured here (best of `s.repeats` blocks)."""
+  rows = results.get("icl")
+  for row in rows if isinstance(rows, list) else []:  # [] when that section failed
+    if (row.get("heads"), row.get("attention")) == (HEADS, "softmax"):
+      return row["steps_per_s"]
+  case = harness.icl_case(HEADS, "softmax", 1, s.steps)
+  best = harness.interleaved({"icl": case.block}, s.repeats)["icl"]
+  return case.steps / best
+
+
+def torch_threads(results: dict) -> int:
+  """The faster torch thread count of the baselines section at H = 2 (0: torch's
+  default)."""
+  rows = [r for r in (results.get("baselines") or {}).get("rows", [])
+          if r.get("case", "").startswith(f"torch eager H={HEADS} threads=")]
+  if not rows:
+    return 0
+  best = max(rows, key=lambda r: r["steps_per_s"])
+  return int(best["case"].rsplit("=", 1)[1])
+
+
+def whole_process(s: Settings, results: dict, steps: int = STEPS,
+                  timeout: float = 600.0) -> dict:
+  """icl's whole run (first and warm cache) vs its loop time and vs torch's run."""
+  sps = loop_steps_per_s(s, results)
+  out = {"steps": steps, "heads": HEADS, "loop_steps_per_s": sps,
+         "loop_s": steps / sps, "skipped": {}}
+  cache = tempfile.mkdtemp(prefix="icl_whole_cache_")
+  try:
+    out["icl_first_run"] = icl_run(steps, cache, timeout)
+    reason = torch_skip_reason(s)
+    if reason:
+      out["skipped"]["torch"] = reason
+    else:
+      threads = torch_threads(results)
+      env = dict(os.environ, PYTHONPATH=harness.ROOT + os.pathsep
+                 + os.environ.get("PYTHONPATH", ""))
+      model = os.path.join(cache, "model.pt")
+      out["torch"] = dict(timed(torch_command(steps, threads, model), env, timeout),
+                          threads=threads or "default")
+    out["icl_warm"] = icl_run(steps, cache, timeout)
+  finally:
+    shutil.rmtree(cache, ignore_errors=True)
+  for name in ("icl_first_run", "icl_warm"):
+    run = out[name]
+    if "error" not in run:
+      run["over_loop"] = run["wall_s"] / out["loop_s"]
+      run["overhead_s"] = run["wall_s"] - out["loop_s"]
+  torch_run, warm = out.get("torch", {}), out["icl_warm"]
+  if "wall_s" in torch_run and "error" not in torch_run and "error" not in warm:
+    out["icl_vs_torch"] = torch_run["wall_s"] / warm["wall_s"]
+  return out
+
+
+register("whole_process", when=lambda s: not s.quick)(whole_process)

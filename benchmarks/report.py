@@ -255,7 +255,32 @@ def _token_peers(t: dict) -> list[str]:
     lines += ["Ratios: " + ", ".join(f"{k} = {v:.2f}x" for k, v in t["ratios"].items()), ""]
   for k, v in (t.get("skipped") or {}).items():
     lines += [f"Skipped {k}: {v}", ""]
+  if t.get("peers"):
+    lines += _token_model_peers(t["peers"])
   return lines
+
+
+def _token_model_peers(peers: dict) -> list[str]:
+  """The bigram-backcopy configs: icl vs the PyTorch re-implementation."""
+  torch_cases = sorted({r["case"] for p in peers.values() for r in p["rows"]
+                        if r["case"].startswith("torch")},
+                       key=lambda c: int(c.rsplit("=", 1)[-1]))
+  lines = ["Bigram-backcopy configs, icl vs the same model and AdamW step in PyTorch "
+           "(`benchmarks/token_reference.py`, checked to give icl's loss on icl's "
+           "parameters; its batches are icl's sampler's, drawn up front and untimed, "
+           "while icl samples inside its training scan). Steps/s; icl / torch is "
+           "against torch's faster thread count.", "",
+           "| config | batch | T | d | layers x heads | icl | "
+           + " | ".join(torch_cases) + " | icl / torch |",
+           "|---|---|---|---|---|---|" + "---|" * len(torch_cases) + "---|"]
+  for name, p in peers.items():
+    sps = {r["case"]: r["steps_per_s"] for r in p["rows"]}
+    ratio = (p.get("ratios") or {}).get("icl vs torch")
+    lines.append(f"| {name} | {p['batch_size']} | {p['seq_len']} | {p['d_model']} | "
+                 f"{p['num_layers']} x {p['num_heads']} | {_fmt(sps.get('icl'), 1)} | "
+                 + " | ".join(_fmt(sps.get(c), 1) for c in torch_cases)
+                 + f" | {'-' if ratio is None else f'{ratio:.2f}x'} |")
+  return lines + [""]
 
 
 def _transformer_backward(t: dict) -> list[str]:
@@ -302,8 +327,11 @@ def render(results: dict) -> str:
   lines += _block(results, "flops", "Achieved FLOP/s", _flops)
   lines += _block(results, "models", "Larger models (parity / recall tasks)", _models)
   if "token_peers" in results:  # results.json before it had no such section
-    lines += _block(results, "token_peers", "MQAR: icl vs Zoology's PyTorch code "
-                    "(blocks interleaved)", _token_peers)
+    heading = "MQAR: icl vs Zoology's PyTorch code (blocks interleaved)"
+    if (_ok(results, "token_peers") or {}).get("peers"):  # results.json before: MQAR only
+      heading = ("Token models: icl vs PyTorch (MQAR: Zoology's code; bigram-backcopy: "
+                 "a re-implementation; blocks interleaved)")
+    lines += _block(results, "token_peers", heading, _token_peers)
   if "transformer_backward" in results:
     lines += _block(results, "transformer_backward", "Transformer: backward vs forward, "
                     "achieved FLOP/s", _transformer_backward)

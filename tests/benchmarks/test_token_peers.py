@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmarks import flops, sections
+from benchmarks import flops, report, sections
 from benchmarks.sections import token_peers
 from configs import mqar
 
@@ -41,9 +41,35 @@ def test_token_sections_run_at_tiny_sizes():
   assert all(v > 0 and math.isfinite(v) for v in cases.values())
   assert {"icl full read-out", "icl loss positions"} <= set(cases)
   assert bool(peers["ratios"]) == has_torch
+  assert list(peers["peers"]) == [name for name in token_peers.peer_configs(True)]
+  for name, peer in peers["peers"].items():  # the backcopy configs beside PyTorch
+    sps = {r["case"]: r["steps_per_s"] for r in peer["rows"]}
+    assert all(v > 0 and math.isfinite(v) for v in sps.values()), name
+    assert "icl" in sps and any(k.startswith("torch threads=") for k in sps) == has_torch
+    if has_torch:
+      best = max(v for k, v in sps.items() if k.startswith("torch"))
+      assert peer["ratios"]["icl vs torch"] == pytest.approx(sps["icl"] / best)
+  assert peers["peers"]["backcopy (tiny)"]["seq_len"] == 32
+  assert any(line.startswith("| backcopy (tiny) | 32 | 32 | 64 | 1 x 1 |")
+             for line in report._token_peers(peers))
   back = token_peers.transformer_backward(s, {})
   rows = {r["config"]: r for r in back["rows"]}
   assert {"mqar", "mqar (full read-out)", "backcopy", "instability"} <= set(rows)
   assert rows["mqar"]["readout_rows"] == 4 and rows["mqar (full read-out)"]["readout_rows"] == "all"
   for r in rows.values():
     assert r["fwd_bwd_ms"] > r["fwd_ms"] > 0 and r["fraction_of_peak"] > 0
+
+
+def test_backcopy_peers_are_rendered():
+  row = lambda case, sps: {"case": case, "steps_per_s": sps, "first_block_s": 1.0}
+  mqar_only = {"config": "mqar", "batch_size": 64, "rows": [row("icl full read-out", 5.0)],
+               "ratios": {}, "skipped": {}}
+  peer = {"batch_size": 32, "seq_len": 256, "d_model": 64, "num_layers": 1,
+          "num_heads": 1, "rows": [row("icl", 30.0), row("torch threads=1", 12.0),
+                                   row("torch threads=2", 15.0)],
+          "ratios": {"icl vs torch": 2.0}}
+  lines = report._token_peers(dict(mqar_only, peers={"backcopy": peer}))
+  assert lines[:len(report._token_peers(mqar_only))] == report._token_peers(mqar_only)
+  assert "| config | batch | T | d | layers x heads | icl | torch threads=1 | " \
+         "torch threads=2 | icl / torch |" in lines
+  assert "| backcopy | 32 | 256 | 64 | 1 x 1 | 30.0 | 12.0 | 15.0 | 2.00x |" in lines

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import flops, report, sections
 from benchmarks.sections import token_peers
-from configs import mqar
+from configs import backcopy, instability, mqar
 
 
 def test_transformer_flops_match_hand_count():
@@ -30,6 +30,15 @@ def test_token_sections_are_full_mode_only():
   for name in ("token_peers", "transformer_backward"):
     assert not sections.SECTIONS[name].when(sections.Settings.for_mode(True))
     assert sections.SECTIONS[name].when(sections.Settings.for_mode(False))
+
+
+def test_peer_configs_are_the_shipped_defaults():
+  configs = token_peers.peer_configs(False)
+  assert list(configs) == ["backcopy", "instability", "instability:qk_norm"]
+  assert configs["backcopy"].to_dict() == backcopy.get_config().to_dict()
+  assert configs["instability"].to_dict() == instability.get_config().to_dict()
+  assert configs["instability:qk_norm"].to_dict() == instability.get_config(
+      "qk_norm").to_dict()
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ import jax
 import numpy as np
 import pytest
 
-from benchmarks.sections import token_peers
 from configs import backcopy, instability
 from icl.train import core, optim
 
@@ -105,10 +104,3 @@ def test_uncovered_options_are_refused():
     with pytest.raises(ValueError, match="not re-implemented"):
       tr.from_config(instability.get_config(items))
 
-
-def test_peer_configs_are_the_shipped_defaults():
-  configs = token_peers.peer_configs(False)
-  assert list(configs) == ["backcopy", "instability", "instability:qk_norm"]
-  assert configs["backcopy"].to_dict() == backcopy.get_config().to_dict()
-  assert configs["instability:qk_norm"].model.qk_norm
-  assert not configs["instability"].model.qk_norm

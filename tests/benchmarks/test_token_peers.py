@@ -54,10 +54,13 @@ def test_token_sections_run_at_tiny_sizes():
   for name, peer in peers["peers"].items():  # the backcopy configs beside PyTorch
     sps = {r["case"]: r["steps_per_s"] for r in peer["rows"]}
     assert all(v > 0 and math.isfinite(v) for v in sps.values()), name
-    assert "icl" in sps and any(k.startswith("torch threads=") for k in sps) == has_torch
+    assert {"icl", "icl sampler alone"} <= set(sps)
+    assert any(k.startswith("torch threads=") for k in sps) == has_torch
     if has_torch:
       best = max(v for k, v in sps.items() if k.startswith("torch"))
       assert peer["ratios"]["icl vs torch"] == pytest.approx(sps["icl"] / best)
+      if "icl less its sampler vs torch" in peer["ratios"]:  # the sampler is part of a step
+        assert peer["ratios"]["icl less its sampler vs torch"] > peer["ratios"]["icl vs torch"]
   assert peers["peers"]["backcopy (tiny)"]["seq_len"] == 32
   assert any(line.startswith("| backcopy (tiny) | 32 | 32 | 64 | 1 x 1 |")
              for line in report._token_peers(peers))
@@ -74,11 +77,12 @@ def test_backcopy_peers_are_rendered():
   mqar_only = {"config": "mqar", "batch_size": 64, "rows": [row("icl full read-out", 5.0)],
                "ratios": {}, "skipped": {}}
   peer = {"batch_size": 32, "seq_len": 256, "d_model": 64, "num_layers": 1,
-          "num_heads": 1, "rows": [row("icl", 30.0), row("torch threads=1", 12.0),
-                                   row("torch threads=2", 15.0)],
-          "ratios": {"icl vs torch": 2.0}}
+          "num_heads": 1, "rows": [row("icl", 30.0), row("icl sampler alone", 60.0),
+                                   row("torch threads=1", 12.0), row("torch threads=2", 15.0)],
+          "ratios": {"icl vs torch": 2.0, "icl less its sampler vs torch": 4.0}}
   lines = report._token_peers(dict(mqar_only, peers={"backcopy": peer}))
   assert lines[:len(report._token_peers(mqar_only))] == report._token_peers(mqar_only)
-  assert "| config | batch | T | d | layers x heads | icl | torch threads=1 | " \
-         "torch threads=2 | icl / torch |" in lines
-  assert "| backcopy | 32 | 256 | 64 | 1 x 1 | 30.0 | 12.0 | 15.0 | 2.00x |" in lines
+  assert "| config | batch | T | d | layers x heads | icl | sampler | torch threads=1 | " \
+         "torch threads=2 | icl / torch | (less sampler) |" in lines
+  assert "| backcopy | 32 | 256 | 64 | 1 x 1 | 30.0 | 60.0 | 12.0 | 15.0 | 2.00x | 4.00x |" \
+      in lines

@@ -399,4 +399,12 @@ ANALYSIS = """\
   read-out the last block and the read-out run on the K scored rows only. What is
   left bounds the small configs' FLOP/s: at d = 64 every matmul is 64 wide, below the
   width where the CPU's matmul kernels reach the 1024^2 peak.
+- Bigram-backcopy peers (measured at load 4 on the 2 cores): PyTorch eager on one
+  thread beats icl's step (icl 0.6x on backcopy, 0.75x on instability). On one fixed
+  batch the forwards are level (backcopy 24 vs 24 ms, instability 6 vs 10 ms) but
+  XLA:CPU's backward of the T = 256 attention costs 4x its forward where ATen's
+  costs 2x (fwd+bwd 120 vs 69 ms); icl's step also draws its batch (the sampler's
+  sequential scan over T, ~20% of backcopy's step) and the norms it logs, which
+  torch's pre-drawn loop does not. Torch on both cores collapses on the busy machine
+  (OpenMP threads spinning), as Zoology's does.
 """

@@ -273,7 +273,7 @@ def _token_model_peers(peers: dict) -> list[str]:
            "thread count, and (less sampler) with the sampler's time taken off icl's "
            "step.", "",
            "| config | batch | T | d | layers x heads | icl | sampler | "
-           + " | ".join(torch_cases) + " | icl / torch | (less sampler) |",
+           + "".join(f"{c} | " for c in torch_cases) + "icl / torch | (less sampler) |",
            "|---|---|---|---|---|---|---|" + "---|" * len(torch_cases) + "---|---|"]
   for name, p in peers.items():
     sps = {r["case"]: r["steps_per_s"] for r in p["rows"]}
@@ -282,8 +282,8 @@ def _token_model_peers(peers: dict) -> list[str]:
     lines.append(f"| {name} | {p['batch_size']} | {p['seq_len']} | {p['d_model']} | "
                  f"{p['num_layers']} x {p['num_heads']} | {_fmt(sps.get('icl'), 1)} | "
                  f"{_fmt(sps.get('icl sampler alone'), 1)} | "
-                 + " | ".join(_fmt(sps.get(c), 1) for c in torch_cases)
-                 + f" | {x('icl vs torch')} | {x('icl less its sampler vs torch')} |")
+                 + "".join(f"{_fmt(sps.get(c), 1)} | " for c in torch_cases)
+                 + f"{x('icl vs torch')} | {x('icl less its sampler vs torch')} |")
   return lines + [""]
 
 

@@ -86,3 +86,9 @@ def test_backcopy_peers_are_rendered():
          "torch threads=2 | icl / torch | (less sampler) |" in lines
   assert "| backcopy | 32 | 256 | 64 | 1 x 1 | 30.0 | 60.0 | 12.0 | 15.0 | 2.00x | 4.00x |" \
       in lines
+
+  without_torch = dict(peer, rows=peer["rows"][:2], ratios={})
+  lines = report._token_peers(dict(mqar_only, peers={"backcopy": without_torch}))
+  assert "| config | batch | T | d | layers x heads | icl | sampler | icl / torch | " \
+         "(less sampler) |" in lines
+  assert "| backcopy | 32 | 256 | 64 | 1 x 1 | 30.0 | 60.0 | - | - |" in lines

@@ -87,20 +87,23 @@ class BackcopyTask(base.Task):
     return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=1)
 
   def sample(self, key: jax.Array, batch_size: int, *, step=None) -> Batch:
-    """`step` is ignored. Draws s_1 .. s_T with a scan over positions."""
+    """`step` is ignored. Draws s_1 .. s_T with a scan over positions; the Gumbel
+    noise of every position is drawn before it (the same numbers as one draw per
+    step from its key), so the scan body is a gather, an add and an argmax."""
     del step
     log_table = jnp.log(jnp.asarray(self.table, jnp.float32))  # -inf where P = 0
     is_trig = jnp.asarray(self.triggers)
+    noise = jax.vmap(lambda k: jax.random.gumbel(k, (batch_size, self.vocab_size)))(
+        jax.random.split(key, self.seq_len))  # [T, B, V]
 
-    def advance(carry, step_key):
+    def advance(carry, step_noise):
       prev, cur = carry  # [B], [B]
-      noise = jax.random.gumbel(step_key, (batch_size, self.vocab_size))
-      drawn = jnp.argmax(log_table[cur] + noise, axis=-1).astype(jnp.int32)
+      drawn = jnp.argmax(log_table[cur] + step_noise, axis=-1).astype(jnp.int32)
       nxt = jnp.where(is_trig[cur], prev, drawn)
       return (cur, nxt), nxt
 
     start = jnp.full((batch_size,), BOS, jnp.int32)
-    _, seq = jax.lax.scan(advance, (start, start), jax.random.split(key, self.seq_len))
+    _, seq = jax.lax.scan(advance, (start, start), noise, unroll=8)
     targets = seq.T  # [B, T]: s_1 .. s_T
     tokens = jnp.concatenate([start[:, None], targets[:, :-1]], axis=1)
     return {"tokens": tokens, "targets": targets,

@@ -16,7 +16,10 @@ Python loop with host-side numpy data; a PyTorch eager re-implementation
 (benchmarks/torch_reference.py, extra `icl[bench]`) and torch.compile; vmapped
 seeds; the sampler alone; probes on/off; the larger token models; achieved FLOP/s
 against a measured matmul peak; compile time and the wall time of a cold
-`python -m icl.train` to eval MSE <= 0.25. A section that raises is recorded as an
+`python -m icl.train` to eval MSE <= 0.25; a whole 20k-step `python -m icl.train`
+against its loop time and against the reference code's whole run; the token models
+beside Zoology's MQAR code and PyTorch peers of the backcopy and instability
+loops. A section that raises is recorded as an
 error in both files and the command exits with status 1.
 
 Other tools here: `benchmarks.seed_scaling` and `benchmarks.probe_cost` (the

@@ -36,7 +36,7 @@ class Settings:
                **options) -> Settings:
     """The full run's sizes, or the tiny mode's; 0 steps / repeats: the default."""
     return cls(quick=quick, steps=steps or (40 if quick else 1000),
-               repeats=repeats or (2 if quick else 5),
+               repeats=repeats or (2 if quick else 3),
                heads=(2,) if quick else (1, 2, 8),
                attentions=("softmax",) if quick else ("softmax", "linear"),
                seed_counts=(1, 4) if quick else (1, 4, 16, 64), **options)

@@ -1,0 +1,60 @@
+"""The whole_process benchmark section: its read-outs, its targets' rows and (slow) the
+section end to end at a few hundred steps."""
+
+import importlib.util
+import math
+
+import pytest
+
+from benchmarks import report, sections
+from benchmarks.sections import whole_process as wp
+
+
+def test_loop_rate_comes_from_the_icl_rows_and_torch_threads_from_the_baselines():
+  s = sections.Settings.for_mode(False)
+  icl_rows = [{"attention": "softmax", "heads": 1, "steps_per_s": 900.0},
+              {"attention": "linear", "heads": 2, "steps_per_s": 800.0},
+              {"attention": "softmax", "heads": 2, "steps_per_s": 1250.0}]
+  assert wp.loop_steps_per_s(s, {"icl": icl_rows}) == 1250.0
+  rows = [{"case": "icl H=2", "steps_per_s": 1500.0},
+          {"case": "torch eager H=2 threads=1", "steps_per_s": 300.0},
+          {"case": "torch eager H=2 threads=2", "steps_per_s": 350.0},
+          {"case": "torch eager H=8 threads=1", "steps_per_s": 999.0}]
+  assert wp.torch_threads({"baselines": {"rows": rows}}) == 2
+  assert wp.torch_threads({}) == 0  # torch's default
+  assert sections.SECTIONS["whole_process"].when(s)
+  assert not sections.SECTIONS["whole_process"].when(sections.Settings.for_mode(True))
+
+
+def _results(over_loop: float, vs_torch: float) -> dict:
+  wall = 15.0 * over_loop
+  return {"headline": {}, "whole_process": {
+      "steps": 20_000, "heads": 2, "loop_steps_per_s": 20_000 / 15.0, "loop_s": 15.0,
+      "skipped": {}, "icl_warm": {"wall_s": wall, "first_metrics_s": 3.0,
+                                  "last_metrics_s": wall - 0.5, "over_loop": over_loop,
+                                  "overhead_s": wall - 15.0},
+      "torch": {"wall_s": wall * vs_torch, "threads": 1}, "icl_vs_torch": vs_torch}}
+
+
+def test_targets_and_table():
+  rows = {t: (m, v) for t, m, v in report.targets(_results(1.2, 3.0))}
+  assert rows["whole 20k-step run (warm cache) <= 1.25x its loop"] == ("1.20x", "met")
+  assert rows["whole process icl vs torch reference >= 2.5x"] == ("3.00x", "met")
+  rows = {t: v for t, _, v in report.targets(_results(1.3, 2.4))}
+  assert rows["whole 20k-step run (warm cache) <= 1.25x its loop"] == "not met"
+  assert rows["whole process icl vs torch reference >= 2.5x"] == "not met"
+  lines = report._whole_process(_results(1.3, 2.4)["whole_process"])
+  assert "| icl_warm | 19.5 | 3.0 | 19.0 | 1.30 | 4.5 |" in lines
+  assert "| torch (threads 1) | 46.8 | - | - | - | - |" in lines
+
+
+@pytest.mark.slow  # three training processes (~30 s of CPU)
+def test_section_runs_end_to_end(tmp_path):
+  has_torch = importlib.util.find_spec("torch") is not None
+  s = sections.Settings.for_mode(False, steps=200, repeats=1, with_torch=has_torch)
+  out = wp.whole_process(s, {}, steps=500, timeout=300)
+  warm = out["icl_warm"]
+  assert "error" not in warm, warm
+  assert 0 < warm["first_metrics_s"] < warm["last_metrics_s"] < warm["wall_s"]
+  assert math.isfinite(warm["eval_loss"]) and warm["over_loop"] > 1
+  assert ("icl_vs_torch" in out) == has_torch

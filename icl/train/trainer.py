@@ -271,9 +271,11 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
   recorder.start(start, states)
   step, final, scale, pending = start, {}, None, None
 
+  def is_eval_step(end: int) -> bool:
+    return end % train.eval_every == 0 or end == train.num_steps
+
   def needs_states(end: int) -> bool:
-    return (end % train.eval_every == 0 or end == train.num_steps
-            or checkpoint_lib.is_checkpoint_step(end, train))
+    return is_eval_step(end) or checkpoint_lib.is_checkpoint_step(end, train)
 
   def finish(chunk: _Chunk, end_states=None) -> None:
     """Host side of a chunk; `end_states`: the state after it (eval, save)."""
@@ -286,7 +288,7 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
                                      chunk.metrics, end_states)
     record = train_record(end, losses, chunk.metrics, spec.sweep)
     extra = ""
-    if end_states is not None and (end % train.eval_every == 0 or end == train.num_steps):
+    if end_states is not None and is_eval_step(end):
       final = evaluate_states(exp, end_states)
       for name, values in final.items():
         record.update(spec.sweep.summarize(f"eval_{name}", values))
@@ -316,8 +318,7 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
   if pending is not None:  # a stop signal arrived after the last dispatch
     finish(pending, states)
   progress.close()
-  if step < train.num_steps:  # stopped by a signal
-    ckpt.wait()
+  if step < train.num_steps:  # stopped by a signal (the caller's ckpt.close() waits)
     raise faults.Preempted(
         f"{stop.received} at step {step}/{train.num_steps}: saved a checkpoint in "
         f"{ckpt.directory}; rerun the same command to resume")

@@ -199,6 +199,13 @@ class TorchCase:
     self._run(self.steps)
 
 
+def subprocess_env(**extra: str) -> dict:
+  """This process's environment with the repository first on PYTHONPATH (for the
+  sections that time `python -m ...` processes), plus `extra`."""
+  path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+  return dict(os.environ, PYTHONPATH=path, **extra)
+
+
 def environment() -> dict:
   """Date, CPU, JAX device, library versions, load average, XLA_FLAGS."""
   cpu = platform.processor() or ""

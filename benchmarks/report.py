@@ -230,7 +230,7 @@ def _whole_process(w: dict) -> list[str]:
            "every 2,500 steps, model saved); run one after another.", "",
            "| run | wall s | first metrics line s | last metrics line s | wall / loop | "
            "overhead s |", "|---|---|---|---|---|---|"]
-  for name in ("icl_first_run", "icl_warm", "torch"):
+  for name in ("icl_warm", "torch"):
     r = w.get(name)
     if r is None:
       continue

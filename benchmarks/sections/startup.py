@@ -88,8 +88,7 @@ def cold_start(cache_dir: str | None, timeout: float = 240.0) -> dict:
   """Wall time from `python -m icl.train` process start to the first metrics line
   and to the first eval_loss <= EVAL_TARGET."""
   workdir = tempfile.mkdtemp(prefix="icl_cold_")
-  env = dict(os.environ, PYTHONPATH=harness.ROOT + os.pathsep
-             + os.environ.get("PYTHONPATH", ""))
+  env = harness.subprocess_env()
   if cache_dir:
     env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
     env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"

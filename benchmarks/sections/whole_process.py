@@ -18,7 +18,6 @@ processes run one after another (icl to fill the cache, untimed; torch; icl warm
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ import time
 from benchmarks import harness
 from benchmarks.sections.baselines import torch_skip_reason
 from benchmarks.sections.registry import Settings, register
+from icl import workdir as workdir_lib
 
 STEPS = 20_000
 HEADS = 2
@@ -61,14 +61,13 @@ def icl_run(steps: int, cache_dir: str, timeout: float) -> dict:
   """One `python -m icl.train` process; the first metrics line's and the last
   line's times after spawn (from metrics.jsonl's wall_time) next to its wall."""
   workdir = tempfile.mkdtemp(prefix="icl_whole_")
-  env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache_dir,
-             PYTHONPATH=harness.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  env = harness.subprocess_env(JAX_COMPILATION_CACHE_DIR=cache_dir)
   env.pop("ICL_COMPILATION_CACHE", None)
   try:
     spawn = time.time()
     out = timed(icl_command(workdir, steps), env, timeout)
-    lines = [json.loads(x) for x in open(os.path.join(workdir, "metrics.jsonl"))
-             if '"train_loss"' in x] if "error" not in out else []
+    lines = ([r for r in workdir_lib.read_metrics(workdir) if "train_loss" in r]
+             if "error" not in out else [])
     if lines:
       out["first_metrics_s"] = lines[0]["wall_time"] - spawn
       out["last_metrics_s"] = lines[-1]["wall_time"] - spawn
@@ -103,7 +102,7 @@ def torch_threads(results: dict) -> int:
 
 def whole_process(s: Settings, results: dict, steps: int = STEPS,
                   timeout: float = 600.0) -> dict:
-  """icl's whole run (first and warm cache) vs its loop time and vs torch's run."""
+  """icl's whole run (warm cache) vs its loop time and vs torch's run."""
   sps = loop_steps_per_s(s, results)
   out = {"steps": steps, "heads": HEADS, "loop_steps_per_s": sps,
          "loop_s": steps / sps, "skipped": {}}
@@ -115,20 +114,17 @@ def whole_process(s: Settings, results: dict, steps: int = STEPS,
       out["skipped"]["torch"] = reason
     else:
       threads = torch_threads(results)
-      env = dict(os.environ, PYTHONPATH=harness.ROOT + os.pathsep
-                 + os.environ.get("PYTHONPATH", ""))
       model = os.path.join(cache, "model.pt")
-      out["torch"] = dict(timed(torch_command(steps, threads, model), env, timeout),
+      out["torch"] = dict(timed(torch_command(steps, threads, model),
+                                harness.subprocess_env(), timeout),
                           threads=threads or "default")
     out["icl_warm"] = icl_run(steps, cache, timeout)
   finally:
     shutil.rmtree(cache, ignore_errors=True)
-  for name in ("icl_warm",):
-    run = out[name]
-    if "error" not in run:
-      run["over_loop"] = run["wall_s"] / out["loop_s"]
-      run["overhead_s"] = run["wall_s"] - out["loop_s"]
-  torch_run, warm = out.get("torch", {}), out["icl_warm"]
+  warm, torch_run = out["icl_warm"], out.get("torch", {})
+  if "error" not in warm:
+    warm["over_loop"] = warm["wall_s"] / out["loop_s"]
+    warm["overhead_s"] = warm["wall_s"] - out["loop_s"]
   if "wall_s" in torch_run and "error" not in torch_run and "error" not in warm:
     out["icl_vs_torch"] = torch_run["wall_s"] / warm["wall_s"]
   return out

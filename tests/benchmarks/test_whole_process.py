@@ -52,7 +52,7 @@ def test_targets_and_table():
 def test_section_runs_end_to_end(tmp_path):
   has_torch = importlib.util.find_spec("torch") is not None
   s = sections.Settings.for_mode(False, steps=200, repeats=1, with_torch=has_torch)
-  out = wp.whole_process(s, {}, steps=500, timeout=300)
+  out = wp.whole_process(s, {}, steps=1500, timeout=300)  # three metrics lines
   warm = out["icl_warm"]
   assert "error" not in warm, warm
   assert 0 < warm["first_metrics_s"] < warm["last_metrics_s"] < warm["wall_s"]

@@ -71,12 +71,15 @@ class IclCase:
   """
 
   def __init__(self, config, steps: int, probe_every: int = 0,
-               snapshots: bool = False):
+               snap_offsets: tuple[int, ...] = ()):
     t0 = time.perf_counter()
     self.config, self.steps = config, steps
     # Only what the trainer passes for a chunk without probes is passed here.
-    self.kwargs = {k: v for k, v in (("probe_every", probe_every),
-                                     ("snapshots", snapshots)) if v}
+    self.kwargs = {}
+    if probe_every:
+      self.kwargs["probe_every"] = probe_every
+    if snap_offsets:  # snapshots after these steps of the chunk (1-based)
+      self.kwargs["snap_offsets"] = np.asarray(snap_offsets, np.int32)
     self.exp = core.Experiment.from_config(config)
     init_keys, self.data_keys = sharding.put_models(core.seed_keys(config), self.exp.spec)
     self.states = core.init_states(self.exp, init_keys)

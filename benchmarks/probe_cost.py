@@ -3,8 +3,9 @@
   python -m benchmarks.probe_cost [--heads=2] [--steps=1000] [--every=1000] [--repeats=3]
 
 Times `core.train_chunk` as the trainer calls it: a chunk of `--steps` steps with
-probes every `--every` steps inside the scan (and, as a third variant, the
-per-step W_KQ / W_OV recording that snapshot chunks use), against the plain chunk.
+probes every `--every` steps inside the scan (and, as a third variant, W_KQ / W_OV
+snapshots after the chunk's log-spaced steps, as many as the first chunk of a
+default 20k-step run holds), against the plain chunk.
 Unlike the "probes" section of `python -m benchmarks.run`, H, the cadence and the
 snapshot variant are free; the measuring is the same (benchmarks/harness.py: the
 variants' blocks interleaved, the best of `--repeats`), reported as a ratio to the
@@ -17,6 +18,7 @@ import jax
 from absl import app, flags
 
 from benchmarks import harness
+from icl.probes import schedule
 
 FLAGS = flags.FLAGS
 
@@ -36,8 +38,9 @@ def define_flags() -> None:
 def measure(num_heads: int, steps: int, every: int, repeats: int) -> dict[str, float]:
   """{variant: steps/s} for the plain chunk, probes, probes + snapshots."""
   config = harness.config_for(num_heads)
+  first = [s for s in schedule.snapshot_steps(20_000, config.probes.snapshots) if 0 < s <= steps]
   cases = {name: harness.IclCase(config, steps, probe_every=every if probes else 0,
-                                 snapshots=snapshots)
+                                 snap_offsets=tuple(first) if snapshots else ())
            for name, (probes, snapshots) in VARIANTS.items()}
   best = harness.interleaved({n: c.block for n, c in cases.items()}, repeats)
   return {name: steps / t for name, t in best.items()}

@@ -4,8 +4,8 @@
 probes + activation probes on a fixed probe batch), so it can sit inside
 `lax.scan`: `scan_with_probes` runs an outer scan over probe intervals of
 `probe_every` steps with the plain step scan inside, and returns the probes stacked
-[num_steps // probe_every]. With `snapshots`, the merged W_KQ / W_OV of every step
-come back too, and the host keeps the log-spaced snapshot steps.
+[num_steps // probe_every]. With snapshot offsets, the merged W_KQ / W_OV after the
+chunk's log-spaced snapshot steps come back too, in a fixed number of slots.
 
 `ctx` is a `ProbeContext`: what probes read (the forward pass, the task, the model's
 name and config, the probe batch's seed and size), never the trainer. The host side
@@ -20,6 +20,7 @@ import functools
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 
 from icl.probes import attention, gd_alignment, weights
 
@@ -77,28 +78,52 @@ def snapshot_weights(ctx: ProbeContext, params: PyTree) -> dict[str, jax.Array]:
 
 
 def scan_with_probes(ctx: ProbeContext, body: Callable, state: PyTree, num_steps: int,
-                     probe_every: int, snapshots: bool) -> tuple[PyTree, dict]:
+                     probe_every: int, snap_offsets: jax.Array | None = None
+                     ) -> tuple[PyTree, dict]:
   """`body` (the step scan's body) scanned `num_steps` times, with `compute` after
-  every `probe_every` steps (0: none; must divide num_steps) and, with `snapshots`,
-  the merged weights after every step. Metrics: per-step values [num_steps],
-  "probes" [num_steps // probe_every], "snapshot" [num_steps]."""
-  def step(s, x):
-    s, m = body(s, x)
-    if snapshots:
-      m = {**m, "snapshot": snapshot_weights(ctx, s["params"])}
-    return s, m
+  every `probe_every` steps (0: none; must divide num_steps) and, with
+  `snap_offsets` (int [S]: 1-based step offsets in the chunk, -1 = an unused slot),
+  the merged weights after those steps. Metrics: per-step values [num_steps],
+  "probes" [num_steps // probe_every], "snapshot" [S] (slot j after step
+  snap_offsets[j]; an unused slot holds zeros).
 
+  The offsets are traced, not static: every chunk of a run, with or without
+  snapshot steps, runs one program, and memory holds S snapshots, not one per step.
+  The write sits under a `lax.cond` on the scan's own step counter, which vmap over
+  models leaves unbatched, so the merged weights are computed only at those steps.
+  """
+  snap = snap_offsets is not None
+  if snap:
+    zeros = jax.tree.map(lambda a: jnp.zeros(snap_offsets.shape + a.shape, a.dtype),
+                         jax.eval_shape(lambda p: snapshot_weights(ctx, p), state["params"]))
+
+  def step(carry, t):
+    s, buf = carry
+    s, m = body(s, None)
+    if snap:
+      hit = snap_offsets == t + 1  # [S]: the slot of the step just taken
+
+      def write(b):
+        j = jnp.argmax(hit)
+        return jax.tree.map(lambda bb, w: bb.at[j].set(w), b,
+                            snapshot_weights(ctx, s["params"]))
+      buf = jax.lax.cond(jnp.any(hit), write, lambda b: b, buf)
+    return (s, buf), m
+
+  init = (state, zeros if snap else None)
+  steps = jnp.arange(num_steps, dtype=jnp.int32)
   if not probe_every:
-    return jax.lax.scan(step, state, None, length=num_steps)
+    (state, buf), metrics = jax.lax.scan(step, init, steps)
+  else:
+    def interval(carry, ts):
+      carry, m = jax.lax.scan(step, carry, ts)
+      return carry, (m, compute(ctx, carry[0]["params"]))
 
-  def interval(s, _):
-    s, m = jax.lax.scan(step, s, None, length=probe_every)
-    return s, (m, compute(ctx, s["params"]))
-
-  state, (metrics, probes) = jax.lax.scan(interval, state, None,
-                                          length=num_steps // probe_every)
-  metrics = jax.tree.map(lambda a: a.reshape((num_steps,) + a.shape[2:]), metrics)
-  return state, {**metrics, "probes": probes}
+    (state, buf), (metrics, probes) = jax.lax.scan(
+        interval, init, steps.reshape(num_steps // probe_every, probe_every))
+    metrics = jax.tree.map(lambda a: a.reshape((num_steps,) + a.shape[2:]), metrics)
+    metrics = {**metrics, "probes": probes}
+  return state, ({**metrics, "snapshot": buf} if snap else metrics)
 
 
 @functools.partial(jax.jit, static_argnums=(0,))

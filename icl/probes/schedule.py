@@ -15,6 +15,15 @@ def snapshot_steps(num_steps: int, count: int) -> list[int]:
   return sorted({0, num_steps, *steps.tolist()})
 
 
+def max_per_window(steps, window: int) -> int:
+  """The most of `steps` in one window (k·window, (k + 1)·window] (0 when empty)."""
+  counts: dict[int, int] = {}
+  for s in steps:
+    if s > 0:
+      counts[(s - 1) // window] = counts.get((s - 1) // window, 0) + 1
+  return max(counts.values(), default=0)
+
+
 def probe_interval(step: int, n: int, every: int) -> int:
   """The in-scan probe interval of the chunk of `n` steps after `step` such that the
   probes fall on the multiples of `every` (0: no probe step in the chunk)."""

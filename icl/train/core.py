@@ -156,14 +156,16 @@ class Experiment:
     return float(factor * trivial) if factor and trivial else float("inf")
 
   def train_chunk(self, state: PyTree, data_key: jax.Array, num_steps: int,
-                  probe_every: int = 0, snapshots: bool = False) -> tuple[PyTree, dict]:
+                  probe_every: int = 0, snap_offsets: jax.Array | None = None
+                  ) -> tuple[PyTree, dict]:
     """`num_steps` steps fused in one lax.scan; metrics stacked [num_steps]. With
-    probe_every / snapshots, probes are recorded inside the scan (icl/probes)."""
+    probe_every / snap_offsets, probes and weight snapshots are recorded inside the
+    scan (icl.probes.recording.scan_with_probes)."""
     def body(s, _):
       return self.train_step(s, data_key)
-    if probe_every or snapshots:
+    if probe_every or snap_offsets is not None:
       return probes_lib.scan_with_probes(self.probe_context(), body, state, num_steps,
-                                         probe_every, snapshots)
+                                         probe_every, snap_offsets)
     return jax.lax.scan(body, state, None, length=num_steps)
 
   def probe_context(self) -> probes.ProbeContext:
@@ -226,15 +228,18 @@ def init_states(exp: Experiment, init_keys: jax.Array) -> PyTree:
   return sharding.constrain_models(states, exp.spec)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5), donate_argnums=(1,))
+@functools.partial(jax.jit, static_argnums=(0, 3, 4), donate_argnums=(1,))
 def train_chunk(exp: Experiment, states: PyTree, data_keys: jax.Array,
                 num_steps: int, probe_every: int = 0,
-                snapshots: bool = False) -> tuple[PyTree, dict]:
+                snap_offsets: jax.Array | None = None) -> tuple[PyTree, dict]:
   """All models, `num_steps` steps: states [M, ...] -> states, metrics [M, num_steps]
-  (with probes every `probe_every` steps and weight snapshots when asked)."""
+  (with probes every `probe_every` steps and, with `snap_offsets` (int [S], the
+  same for every model; -1 pads), weight snapshots after those steps of the chunk:
+  metrics["snapshot"] [M, S, ...]). The offsets are an argument, not a constant, so
+  a run's chunks share one program whichever of them hold snapshot steps."""
   def one(s, k):
     s, hp = _split_hparams(s)
-    s, metrics = exp.bind(hp).train_chunk(s, k, num_steps, probe_every, snapshots)
+    s, metrics = exp.bind(hp).train_chunk(s, k, num_steps, probe_every, snap_offsets)
     return (s if hp is None else dict(s, hparams=hp)), metrics
   states, metrics = jax.vmap(one)(states, data_keys)
   return sharding.constrain_models(states, exp.spec), metrics

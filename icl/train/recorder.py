@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import numpy as np
 
 from icl import records
 from icl.probes import recording, schedule, snapshots
@@ -39,14 +40,25 @@ class Recorder:
     count = spec.probes.snapshots if self.every else 0
     self.snapshots = set(schedule.snapshot_steps(spec.train.num_steps, count))
     self.num_steps = spec.train.num_steps
+    # Snapshot slots of every chunk: the most snapshot steps any chunk of
+    # train.log_every steps holds (chunks start at multiples of it), so the run's
+    # chunks share one program.
+    self.slots = schedule.max_per_window(self.snapshots, spec.train.log_every)
 
   def summarize(self, probes: dict) -> dict:
     return records.summarize_probes(probes, self.axis.labels, self.axis.num_seeds)
 
   def chunk_args(self, step: int, n: int) -> dict:
-    """{'probe_every': ..., 'snapshots': ...} for the chunk of n steps after `step`."""
-    return {"probe_every": schedule.probe_interval(step, n, self.every),
-            "snapshots": any(step < s <= step + n for s in self.snapshots)}
+    """{'probe_every': ..., 'snap_offsets': ...} for the chunk of n steps after
+    `step` (offsets 1..n of its snapshot steps, -1 padded to `slots`; None in a
+    run without snapshots)."""
+    args = {"probe_every": schedule.probe_interval(step, n, self.every),
+            "snap_offsets": None}
+    if self.slots:
+      offsets = sorted(s - step for s in self.snapshots if step < s <= step + n)
+      slots = max(self.slots, len(offsets))  # a chunk off the log_every grid
+      args["snap_offsets"] = np.array(offsets + [-1] * (slots - len(offsets)), np.int32)
+    return args
 
   def start(self, step: int, states: PyTree) -> None:
     """Snapshot of the initial weights (step 0)."""
@@ -68,8 +80,10 @@ class Recorder:
     if end == self.num_steps and self.every and not (out and out[-1]["step"] == end):
       probes = _host(recording.compute_states(self.ctx, states["params"]))
       out.append({"step": end, **self.summarize(probes)})
-    if args["snapshots"]:
-      snap = _host(metrics["snapshot"])  # [M, n, ...]
-      for s in sorted(x for x in self.snapshots if step < x <= end):
-        _write_snapshot(self.workdir, s, {k: v[:, s - step - 1] for k, v in snap.items()})
+    offsets = args["snap_offsets"]
+    if offsets is not None and (offsets > 0).any():
+      snap = _host(metrics["snapshot"])  # [M, S, ...]: slot j after step offsets[j]
+      for j, offset in enumerate(offsets):
+        if offset > 0:
+          _write_snapshot(self.workdir, step + int(offset), {k: v[:, j] for k, v in snap.items()})
     return out

@@ -1,5 +1,6 @@
 """Probes on hand-built weights and attention, with exact answers."""
 
+import dataclasses
 import math
 
 import jax
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 
 from configs.regression import get_config
-from icl import records
+from icl import config_lib, records
 from icl.probes import attention, interventions, recording, schedule, weights
-from icl.train import core
+from icl.train import core, recorder
 
 D, H = 6, 2  # d = 5
 
@@ -145,6 +146,44 @@ def test_snapshot_steps_and_probe_intervals():
   assert schedule.probe_interval(500, 500, 1000) == 500
   assert schedule.probe_interval(1000, 500, 100) == 100
   assert schedule.probe_interval(0, 500, 0) == 0
+
+
+def test_snapshot_slots_hold_the_weights_after_their_steps():
+  """A 6-step chunk with snapshots after steps 2 and 5 (and an unused slot) holds
+  the merged weights of the states after 2 and 5 plain steps, and zeros."""
+  exp = core.Experiment.from_config(get_config("tiny"))
+  init_keys, data_keys = core.seed_keys(exp.spec)
+  states = core.init_states(exp, init_keys)
+  copy = lambda tree: jax.tree.map(jnp.copy, tree)  # train_chunk donates its states
+  _, m = core.train_chunk(exp, copy(states), data_keys, 6,
+                          snap_offsets=np.array([2, 5, -1], np.int32))
+  after2, _ = core.train_chunk(exp, copy(states), data_keys, 2)
+  after5, _ = core.train_chunk(exp, copy(after2), data_keys, 3)
+  ctx = exp.probe_context()
+  for slot, want in enumerate([after2, after5]):
+    w = recording.snapshot_states(ctx, want["params"])
+    for name in ("W_KQ", "W_OV"):
+      np.testing.assert_allclose(m["snapshot"][name][:, slot], w[name], rtol=1e-5,
+                                 atol=1e-7)
+  assert not np.any(m["snapshot"]["W_KQ"][:, 2])
+
+
+def test_every_chunk_of_a_run_gets_snapshot_offsets_of_one_shape():
+  """One program per run: the default 20k-step cadence (chunks of 500, 24 log-spaced
+  snapshots, most of them in the first chunk) pads every chunk's offsets to the
+  same number of slots, and together they name every snapshot step."""
+  assert schedule.max_per_window([0, 1, 2, 500, 501, 1000], 500) == 3
+  assert schedule.max_per_window([0], 500) == 0
+  spec = config_lib.resolve(get_config())
+  spec = dataclasses.replace(spec, train=dataclasses.replace(
+      spec.train, num_steps=20_000, log_every=500))
+  rec = recorder.Recorder(None, spec, "")
+  args = [rec.chunk_args(step, 500) for step in range(0, 20_000, 500)]
+  shapes = {a["snap_offsets"].shape for a in args}
+  assert shapes == {(rec.slots,)} and rec.slots > 1, shapes
+  named = {step + int(o) for step, a in zip(range(0, 20_000, 500), args)
+           for o in a["snap_offsets"] if o > 0}
+  assert named == set(schedule.snapshot_steps(20_000, 24)) - {0}
 
 
 def test_ablating_a_head_that_writes_nothing_changes_nothing():

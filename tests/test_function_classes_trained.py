@@ -11,6 +11,7 @@ full-size prompts, each position's error with its Monte-Carlo standard error.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from configs import function_classes
 from icl import models
@@ -39,8 +40,8 @@ def per_position_error(config, workdir, num_prompts=4096, seed=123):
   return err.mean(0), se(err), ols.mean(0), se(ols)
 
 
+@pytest.mark.slow  # ~100 s alone on a quiet 2-core CPU, 263 s inside CI's two workers
 def test_toy_linear_tracks_least_squares_and_knees_at_d(tmp_path):
-  # ~100 s on a quiet 2-core CPU
   run_cli("icl.train", "--config=configs/function_classes.py:fast",
           f"--workdir={tmp_path}", timeout=1200, check=True)
   config = function_classes.get_config("fast")

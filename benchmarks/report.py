@@ -224,8 +224,10 @@ def _cold_start(cs: dict) -> list[str]:
 def _whole_process(w: dict) -> list[str]:
   lines = [f"`python -m icl.train --config=configs/regression.py` at {w['steps']:,} steps "
            f"(H = {w['heads']}), process spawn to exit, beside its loop time "
-           f"({w['steps']:,} / {_fmt(w['loop_steps_per_s'])} steps/s of `core.train_chunk` "
-           f"= {w['loop_s']:.1f} s) and beside the reference PyTorch code's whole run "
+           f"({w['steps']:,} / {_fmt(w['loop_steps_per_s'])} steps/s of `core.train_chunk`, "
+           "the faster of its best blocks just before "
+           f"({_fmt(w.get('loop_before'))}) and just after ({_fmt(w.get('loop_after'))}) "
+           f"the run, = {w['loop_s']:.1f} s) and beside the reference PyTorch code's whole run "
            "(`python -m benchmarks.torch_reference`: the same steps, loss lines, test MSE "
            "every 2,500 steps, model saved); run one after another.", "",
            "| run | wall s | first metrics line s | last metrics line s | wall / loop | "

@@ -56,6 +56,11 @@ def setup_logging(level: int = logging.INFO) -> None:
       lambda r: r.levelno >= 30 or "/orbax/" not in r.pathname)
 
 
+def _switched_off(variable: str) -> bool:
+  """Whether the environment variable turns a default-on behaviour off (0/false/off/no)."""
+  return os.environ.get(variable, "1").lower() in ("0", "false", "off", "no")
+
+
 MIN_COMPILE_SECONDS = 0.05  # programs compiling faster than this are not cached
 
 
@@ -63,7 +68,7 @@ def compilation_cache_dir() -> str | None:
   """Where the entry points keep JAX's persistent compilation cache: the user's
   cache directory (``$XDG_CACHE_HOME/icl/jax``, else ``~/.cache/icl/jax``), or
   ``$JAX_COMPILATION_CACHE_DIR`` when set; None when ``ICL_COMPILATION_CACHE=0``."""
-  if os.environ.get("ICL_COMPILATION_CACHE", "1").lower() in ("0", "false", "off", "no"):
+  if _switched_off("ICL_COMPILATION_CACHE"):
     return None
   if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     return os.environ["JAX_COMPILATION_CACHE_DIR"]
@@ -106,13 +111,12 @@ def run(main: Callable[[list[str]], None], fast_exit: bool = False) -> None:
   def with_cache(argv):
     enable_compilation_cache()
     return main(argv)
-  if not fast_exit or os.environ.get("ICL_FAST_EXIT", "1").lower() in ("0", "false", "off", "no"):
-    app.run(with_cache, flags_parser=parse_flags)
-    return
+  fast_exit = fast_exit and not _switched_off("ICL_FAST_EXIT")
   try:
     app.run(with_cache, flags_parser=parse_flags)
   except SystemExit as e:  # app.run always ends here: sys.exit(main(argv))
-    _exit_now(e)
+    if fast_exit:
+      _exit_now(e)
     raise
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -74,7 +74,22 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=not read_only, enable_async_checkpointing=not read_only,
         read_only=read_only)
-    self.manager = ocp.CheckpointManager(self.directory, options=options)
+    self.manager = self._listing(
+        lambda: ocp.CheckpointManager(self.directory, options=options))
+
+  def _listing(self, read: Callable[[], Any], attempts: int = 20) -> Any:
+    """`read()` of the step directories; a reader next to a live run retries when a
+    step vanishes under it (the trainer deletes old steps, train.keep_ckpts, while
+    orbax lists them: FileNotFoundError), with a fresh listing each time."""
+    for attempt in range(attempts):
+      try:
+        return read()
+      except FileNotFoundError:
+        if not self.read_only or attempt == attempts - 1:
+          raise
+        if getattr(self, "manager", None) is not None:
+          self.manager.reload()
+    raise AssertionError("unreachable")
 
   def wait(self) -> None:
     """Blocks until the save in flight (if any) is on disk."""
@@ -83,11 +98,11 @@ class Checkpointer:
 
   def steps(self) -> list[int]:
     self.wait()
-    return sorted(self.manager.all_steps())
+    return sorted(self._listing(self.manager.all_steps))
 
   def latest_step(self) -> int | None:
     self.wait()
-    return self.manager.latest_step()
+    return self._listing(self.manager.latest_step)
 
   def save(self, step: int, states: Any, meta: dict | None = None) -> None:
     args = ocp.args.Composite(
@@ -135,11 +150,11 @@ class Checkpointer:
     retried with the newest one on disk; nothing is moved aside."""
     error = None
     for _ in range(attempts):
-      self.manager.reload()
-      latest = self.manager.latest_step()
-      if latest is None:
-        break
       try:
+        self.manager.reload()
+        latest = self.manager.latest_step()
+        if latest is None:
+          break
         return latest, self._restore_verified(latest, abstract)
       except Exception as e:  # noqa: BLE001 - deleted under us or being written
         error = " ".join(f"{type(e).__name__}: {e}".split())[:300]

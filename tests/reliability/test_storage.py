@@ -74,3 +74,33 @@ def test_unwritable_workdir_fails_at_start(tmp_path):
   lines = [l for l in proc.stderr.splitlines() if l.strip() and "WARNING" not in l]
   assert len(lines) == 1 and "is not writable" in lines[0], proc.stderr
   assert "step" not in proc.stderr  # no training happened
+
+
+def test_a_reader_retries_when_a_step_vanishes_while_it_lists(tmp_path, monkeypatch):
+  """Next to a live run (icl.evaluate), the trainer deletes old steps while orbax
+  lists them: the listing raises FileNotFoundError (seen in CI as "checkpoints/660:
+  No such file or directory"). The reader lists again; a writer does not retry."""
+  from icl.train import checkpoint
+  wd = str(tmp_path / "run")
+  train_and_evaluate(small(), wd)  # checkpoints at 30 and 60
+  reader = checkpoint.Checkpointer(wd, read_only=True)
+  real, calls = reader.manager.latest_step, []
+
+  def vanishing():
+    calls.append(1)
+    if len(calls) <= 2:
+      raise FileNotFoundError(2, "No such file or directory", "checkpoints/30")
+    return real()
+  monkeypatch.setattr(reader.manager, "latest_step", vanishing)
+  assert reader.latest_step() == 60 and len(calls) == 3
+  calls.clear()
+  _, template = final_state(wd)
+  step, _ = reader.restore(template)
+  assert step == 60 and len(calls) == 3
+  reader.close()
+  writer = checkpoint.Checkpointer(wd)
+  calls.clear()
+  monkeypatch.setattr(writer.manager, "latest_step", vanishing)
+  with pytest.raises(FileNotFoundError):
+    writer.latest_step()
+  writer.close()

@@ -61,7 +61,7 @@ def _switched_off(variable: str) -> bool:
   return os.environ.get(variable, "1").lower() in ("0", "false", "off", "no")
 
 
-MIN_COMPILE_SECONDS = 0.05  # programs compiling faster than this are not cached
+MIN_COMPILE_SECONDS = 0.0  # programs compiling faster than this are not cached
 
 
 def compilation_cache_dir() -> str | None:
@@ -88,8 +88,8 @@ def enable_compilation_cache() -> str | None:
   except OSError:
     return None  # an unwritable home: run without the cache
   jax.config.update("jax_compilation_cache_dir", directory)
-  # Programs that take over 50 ms to compile (a training chunk, an evaluation, the
-  # weight snapshots); JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS overrides.
+  # Every program, the start-up's small ones too (10-40 ms of compile each against a
+  # few ms to read); JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS overrides.
   jax.config.update("jax_persistent_cache_min_compile_time_secs", float(
       os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", MIN_COMPILE_SECONDS)))
   return directory

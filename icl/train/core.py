@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -38,7 +39,14 @@ def seed_keys(spec) -> tuple[jax.Array, jax.Array]:
   """Init and data keys, each [M] (M = sweep points x S, point-major): seed i of
   every point uses seed + i. `spec`: a Spec (or a ConfigDict, resolved here)."""
   spec = config_lib.resolve(spec, check_devices=False)
-  seeds = spec.seed + jnp.tile(jnp.arange(spec.train.num_seeds), spec.sweep.num_points)
+  seeds = (spec.seed + np.tile(np.arange(spec.train.num_seeds), spec.sweep.num_points)
+           ).astype(np.int32)
+  return _seed_keys(seeds)
+
+
+@jax.jit
+def _seed_keys(seeds: jax.Array) -> tuple[jax.Array, jax.Array]:
+  # One program (a start-up pays its compile or cache read once, not per eager op).
   keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s)))(seeds)
   return keys[:, 0], keys[:, 1]
 
@@ -55,7 +63,8 @@ class Experiment:
   def from_config(cls, config) -> "Experiment":
     """From a Spec (or a ConfigDict, resolved here without the device check)."""
     spec = config_lib.resolve(config, check_devices=False)
-    model = spec.model_entry(spec.model, spec.task, nnx.Rngs(0))
+    # The structure only: an abstract model (no initialiser runs, nothing compiles).
+    model = nnx.eval_shape(lambda: spec.model_entry(spec.model, spec.task, nnx.Rngs(0)))
     graphdef, _ = nnx.split(model, nnx.Param)
     return cls(spec=spec, graphdef=graphdef, optimizer=optim.make_optimizer(spec.train))
 

@@ -66,7 +66,12 @@ class Progress:
 
 def eval_key(spec: config_lib.Spec) -> jax.Array:
   """Evaluation prompts: fixed across a run, independent of the training data."""
-  return jax.random.fold_in(jax.random.key(spec.seed), 0x5EED)
+  return _eval_key(spec.seed)
+
+
+@jax.jit
+def _eval_key(seed) -> jax.Array:  # one small program, not two eager ops per evaluation
+  return jax.random.fold_in(jax.random.key(seed), 0x5EED)
 
 
 def check_resumable(workdir: str, spec: config_lib.Spec) -> None:
@@ -162,12 +167,23 @@ def check_size(spec: config_lib.Spec, losses: np.ndarray, scale: np.ndarray,
         f"saving, {_kept(ckpt)}; lower train.lr or raise train.divergence_factor")
 
 
+def _evaluation_args(exp: core.Experiment, states) -> tuple:
+  spec = exp.spec
+  return (exp, states["params"], eval_key(spec), spec.eval.num_prompts,
+          spec.eval.batch_size, None, states["step"][0], states.get("hparams"))
+
+
 def evaluate_states(exp: core.Experiment, states) -> dict:
   """eval_loss (+ task metrics) of every model at the training context length."""
-  spec = exp.spec
-  out = core.evaluate(exp, states["params"], eval_key(spec), spec.eval.num_prompts,
-                      spec.eval.batch_size, None, states["step"][0], states.get("hparams"))
-  return jax.tree.map(sharding.to_host, out)
+  return jax.tree.map(sharding.to_host, core.evaluate(*_evaluation_args(exp, states)))
+
+
+def prepare_evaluation(exp: core.Experiment, states) -> None:
+  """Traces and compiles (or loads from the persistent cache) the evaluation program
+  for `states` (arrays still computing are fine: only their shapes and shardings are
+  read), so that the first evaluation runs at once. Called while the first chunk
+  computes, it overlaps that chunk instead of stalling the first evaluation step."""
+  core.evaluate.lower(*_evaluation_args(exp, states)).compile()
 
 
 def train_record(step: int, losses: np.ndarray, metrics: dict,
@@ -308,6 +324,8 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
     probe_args = recorder.chunk_args(step, n)
     states, metrics = core.train_chunk(exp, states, data_keys, n, **probe_args)
     chunk = _Chunk(step, n, probe_args, metrics, faults.finite_per_seed(states["params"]))
+    if step == start:
+      prepare_evaluation(exp, states)
     step += n
     if pending is not None:  # the previous chunk, read while this one runs
       finish(pending)

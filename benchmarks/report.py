@@ -136,6 +136,9 @@ def _header(results: dict) -> list[str]:
            f"- method: best of {results['repeats']} interleaved blocks per case"
            f" ({results['steps']} steps per icl block); total wall {results['wall_s']:.0f} s",
            ""]
+  if results.get("section_seconds"):  # results.json before it had none
+    lines[-1:-1] = ["- sections, wall s: " + ", ".join(
+        f"{k} {v:.0f}" for k, v in results["section_seconds"].items())]
   if results.get("notes"):
     lines += ["Notes: " + results["notes"], ""]
   return lines
@@ -353,6 +356,16 @@ def _models(m: dict) -> list[str]:
   return lines + [""]
 
 
+def _fusion(f: dict) -> list[str]:
+  lines = [f"`XLA_FLAGS` of this process: `{f['flags'] or '(none)'}`.", "",
+           "| config | steps per block | icl's flags steps/s | XLA's default steps/s | "
+           "speed-up |", "|---|---|---|---|---|"]
+  for r in f["rows"]:
+    lines.append(f"| {r['config']} | {r['steps']} | {_fmt(r['icl_steps_per_s'], 1)} | "
+                 f"{_fmt(r['xla_default_steps_per_s'], 1)} | {r['speedup']:.2f}x |")
+  return lines + ["", FUSION_NOTE, ""]
+
+
 def render(results: dict) -> str:
   """RESULTS.md for `results` (as run.run returns it, or read from results.json)."""
   lines = _header(results) + _targets(results)
@@ -371,6 +384,9 @@ def render(results: dict) -> str:
                     "loop time and against the reference code", _whole_process)
   lines += _block(results, "flops", "Achieved FLOP/s", _flops)
   lines += _block(results, "models", "Larger models (parity / recall tasks)", _models)
+  if "fusion" in results:  # results.json before it had no such section
+    lines += _block(results, "fusion", "XLA:CPU fusion: icl's flags vs XLA's default "
+                    "(same programs, blocks interleaved)", _fusion)
   if "token_peers" in results:  # results.json before it had no such section
     heading = "MQAR: icl vs Zoology's PyTorch code (blocks interleaved)"
     if (_ok(results, "token_peers") or {}).get("peers"):  # results.json before: MQAR only
@@ -397,9 +413,18 @@ SAMPLER_NOTE = (
     "counters per normal.")
 
 CACHE_NOTE = (
-    "The cache is JAX's own: `JAX_COMPILATION_CACHE_DIR=~/.cache/icl-jax "
-    "python -m icl.train ...` (set `JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0` "
-    "to cache small programs too).")
+    "The cache is JAX's own, on by default for the entry points (`python -m icl.train`, "
+    "`python -m icl.evaluate`): `~/.cache/icl/jax`, or `JAX_COMPILATION_CACHE_DIR`; "
+    "`ICL_COMPILATION_CACHE=0` turns it off. Every program is cached, the start-up's "
+    "small ones too (`JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS` overrides).")
+
+FUSION_NOTE = (
+    "icl adds `--xla_cpu_experimental_ynn_fusion_type=individual_dot` to XLA_FLAGS on "
+    "import (`icl/__init__.py`; `ICL_XLA_CPU_DEFAULTS=0` leaves XLA's default): XLA:CPU "
+    "then hands each dot to YNNPACK alone and fuses the elementwise work and reductions "
+    "around it in its own loop emitters, instead of YNNPACK subgraphs of dots and "
+    "reductions (XLA's default list, dot + reduce, compiled here per executable with "
+    "`compiler_options`).")
 
 FLOPS_NOTE = (
     "XLA count = `cost_analysis()['flops']` of the compiled single-seed `train_step` "

@@ -76,13 +76,16 @@ def required(results: dict, name: str) -> Any:
 
 
 def run_section(section: Section, settings: Settings, results: dict) -> Any:
-  """The section's rows, or an error record if it raised."""
+  """The section's rows, or an error record if it raised. Its wall seconds go to
+  results["section_seconds"][name]."""
   t0, c0 = time.perf_counter(), time.process_time()
   try:
     value = section.fn(settings, results)
   except Exception as e:  # noqa: BLE001 -- recorded and reported; the run continues
     logging.exception("benchmark section %s failed", section.name)
     value = {"status": "error", "error": f"{type(e).__name__}: {e}"}
-  logging.info("section %s: %.1f s wall, %.1f s CPU", section.name,
-               time.perf_counter() - t0, time.process_time() - c0)
+  wall = time.perf_counter() - t0
+  results.setdefault("section_seconds", {})[section.name] = wall
+  logging.info("section %s: %.1f s wall, %.1f s CPU", section.name, wall,
+               time.process_time() - c0)
   return value

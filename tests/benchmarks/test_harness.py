@@ -49,7 +49,9 @@ def test_quick_run_measures_every_section(tmp_path):
                     with_torch=has_torch)
   assert report.failed_sections(results) == []
   assert [k for k in sections.ORDER if k in results] == [
-      "icl", "baselines", "seeds", "sampler", "probes", "models", "flops"]
+      "icl", "baselines", "seeds", "sampler", "probes", "models", "fusion", "flops"]
+  assert set(results["section_seconds"]) == {k for k in sections.ORDER if k in results}
+  assert all(positive(v) for v in results["section_seconds"].values())
 
   (icl,) = results["icl"]  # tiny mode: softmax, H = 2
   assert (icl["attention"], icl["heads"]) == ("softmax", 2)
@@ -84,6 +86,16 @@ def test_quick_run_measures_every_section(tmp_path):
   assert [r["config"] for r in models] == sorted(training.token_model_configs())
   assert models and all(positive(r["steps_per_s"]) for r in models)
 
+  fusion = results["fusion"]
+  assert "--xla_cpu_experimental_ynn_fusion_type=individual_dot" in fusion["flags"]
+  (row,) = fusion["rows"]  # tiny mode: the tiny regression config
+  assert row["config"] == "regression:tiny" and row["steps"] >= 2
+  assert positive(row["icl_steps_per_s"]) and positive(row["xla_default_steps_per_s"])
+  # Two builds of one program: with icl's flags YNNPACK gets the dots only.
+  assert 0 < row["ynn_fusions"]["icl"] < row["ynn_fusions"]["xla_default"]
+  assert row["speedup"] == pytest.approx(
+      row["icl_steps_per_s"] / row["xla_default_steps_per_s"])
+
   f = results["flops"]
   assert positive(f["matmul_peak_flop_per_s"])
   (row,) = f["rows"]
@@ -100,7 +112,8 @@ def test_quick_run_measures_every_section(tmp_path):
   assert report_md == report.render(stored)
   assert "error:" not in report_md and "not run." not in report_md
   for heading in ("Targets", "Default training path", "a Python loop", "Vmapped seeds",
-                  "sampler alone", "Probes", "Achieved FLOP/s", "Larger models"):
+                  "sampler alone", "Probes", "Achieved FLOP/s", "Larger models",
+                  "XLA:CPU fusion", "sections, wall s"):
     assert heading in report_md, heading
 
 

@@ -40,6 +40,10 @@ class ModelEntry:
   # The model reads batch["readout_positions"] [B, P] and then predicts at those
   # positions only ([B, P, ...]); the trainer passes the task's `loss_positions`.
   readout_positions: bool = False
+  # XLA:CPU's YNNPACK fusion list for this model's training and evaluation programs
+  # (`icl.train.xla_options`): None keeps XLA's default (dots and reductions fused
+  # into YNNPACK subgraphs); "individual_dot" hands YNNPACK each dot alone.
+  cpu_fusion: str | None = None
 
   @property
   def fields(self) -> tuple[str, ...]:

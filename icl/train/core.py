@@ -29,7 +29,7 @@ from flax import nnx
 
 from icl import config_lib, losses, probes
 from icl.probes import recording as probes_lib
-from icl.train import faults, optim
+from icl.train import faults, optim, xla_options
 from icl.train import sharding
 
 PyTree = Any
@@ -237,7 +237,6 @@ def init_states(exp: Experiment, init_keys: jax.Array) -> PyTree:
   return sharding.constrain_models(states, exp.spec)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4), donate_argnums=(1,))
 def train_chunk(exp: Experiment, states: PyTree, data_keys: jax.Array,
                 num_steps: int, probe_every: int = 0,
                 snap_offsets: jax.Array | None = None) -> tuple[PyTree, dict]:
@@ -254,7 +253,6 @@ def train_chunk(exp: Experiment, states: PyTree, data_keys: jax.Array,
   return sharding.constrain_models(states, exp.spec), metrics
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
 def evaluate(exp: Experiment, params: PyTree, key: jax.Array, num_prompts: int,
              batch_size: int, context_len: int | None = None,
              step: jax.Array | None = None, hparams: PyTree = None) -> dict:
@@ -263,3 +261,10 @@ def evaluate(exp: Experiment, params: PyTree, key: jax.Array, num_prompts: int,
   sweep) sets each model's task."""
   return jax.vmap(lambda p, hp: exp.bind(hp).eval_loss(
       p, key, num_prompts, batch_size, context_len, step))(params, hparams)
+
+
+# Jitted with the model's XLA:CPU options (xla_options.py): the training and the
+# evaluation programs are where the time goes.
+train_chunk = xla_options.PerModelJit(train_chunk, static_argnums=(0, 3, 4),
+                                      donate_argnums=(1,))
+evaluate = xla_options.PerModelJit(evaluate, static_argnums=(0, 3, 4, 5))

@@ -106,6 +106,17 @@ class IclCase:
 
 
 _ICL_CASES: dict = {}
+_NAMED_CASES: dict = {}
+
+
+def named_case(name: str, config, steps: int) -> IclCase:
+  """One compiled case per (name, config, steps), shared by the sections that time
+  the same config's chunk (the token models, MQAR's peers, the transformer's
+  backward): one compile."""
+  key = (name, str(config), steps)
+  if key not in _NAMED_CASES:
+    _NAMED_CASES[key] = IclCase(config, steps)
+  return _NAMED_CASES[key]
 
 
 def icl_case(heads: int, attention: str = "softmax", seeds: int = 1,

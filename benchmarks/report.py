@@ -357,12 +357,13 @@ def _models(m: dict) -> list[str]:
 
 
 def _fusion(f: dict) -> list[str]:
-  lines = [f"`XLA_FLAGS` of this process: `{f['flags'] or '(none)'}`.", "",
-           "| config | steps per block | icl's flags steps/s | XLA's default steps/s | "
-           "speed-up |", "|---|---|---|---|---|"]
+  lines = ["| config | seeds | steps per block | individual_dot steps/s | XLA's default "
+           "steps/s | individual_dot speed-up | icl uses |", "|---|---|---|---|---|---|---|"]
   for r in f["rows"]:
-    lines.append(f"| {r['config']} | {r['steps']} | {_fmt(r['icl_steps_per_s'], 1)} | "
-                 f"{_fmt(r['xla_default_steps_per_s'], 1)} | {r['speedup']:.2f}x |")
+    lines.append(f"| {r['config']} | {r['seeds']} | {r['steps']} | "
+                 f"{_fmt(r['individual_dot_steps_per_s'], 1)} | "
+                 f"{_fmt(r['xla_default_steps_per_s'], 1)} | {r['speedup']:.2f}x | "
+                 f"{r['icl_uses']} |")
   return lines + ["", FUSION_NOTE, ""]
 
 
@@ -385,7 +386,7 @@ def render(results: dict) -> str:
   lines += _block(results, "flops", "Achieved FLOP/s", _flops)
   lines += _block(results, "models", "Larger models (parity / recall tasks)", _models)
   if "fusion" in results:  # results.json before it had no such section
-    lines += _block(results, "fusion", "XLA:CPU fusion: icl's flags vs XLA's default "
+    lines += _block(results, "fusion", "XLA:CPU fusion: YNNPACK fusion lists "
                     "(same programs, blocks interleaved)", _fusion)
   if "token_peers" in results:  # results.json before it had no such section
     heading = "MQAR: icl vs Zoology's PyTorch code (blocks interleaved)"
@@ -419,12 +420,13 @@ CACHE_NOTE = (
     "small ones too (`JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS` overrides).")
 
 FUSION_NOTE = (
-    "icl adds `--xla_cpu_experimental_ynn_fusion_type=individual_dot` to XLA_FLAGS on "
-    "import (`icl/__init__.py`; `ICL_XLA_CPU_DEFAULTS=0` leaves XLA's default): XLA:CPU "
-    "then hands each dot to YNNPACK alone and fuses the elementwise work and reductions "
-    "around it in its own loop emitters, instead of YNNPACK subgraphs of dots and "
-    "reductions (XLA's default list, dot + reduce, compiled here per executable with "
-    "`compiler_options`).")
+    "XLA's default list hands YNNPACK subgraphs of dots and the reductions next to "
+    "them; `individual_dot` hands it each dot alone and fuses the elementwise work and "
+    "reductions in XLA's own loop emitters. icl picks per model "
+    "(`ModelEntry.cpu_fusion`, `icl/train/xla_options.py`; `ICL_XLA_CPU_OPTIONS=0` "
+    "or the flag in `XLA_FLAGS` leaves XLA's choice): `individual_dot` for the "
+    "transformer family, XLA's default for the regression model, whose vmapped seeds "
+    "run faster with it.")
 
 FLOPS_NOTE = (
     "XLA count = `cost_analysis()['flops']` of the compiled single-seed `train_step` "
@@ -462,9 +464,18 @@ ANALYSIS = """\
   elementwise passes over the [B*T, V] logits. The read-out's weight gradient (a
   [B*T, V] transpose under autodiff) and the cross-entropy's gather/scatter are gone
   (`icl/models/matmul.py`, `losses.token_cross_entropy`); with the loss-position
-  read-out the last block and the read-out run on the K scored rows only. What is
-  left bounds the small configs' FLOP/s: at d = 64 every matmul is 64 wide, below the
-  width where the CPU's matmul kernels reach the 1024^2 peak.
+  read-out (the MQAR default) the last block and the read-out run on the K scored
+  rows only. The transformer family compiles with `individual_dot` (the "XLA:CPU
+  fusion" table): MQAR's step runs 1.21-1.27x faster than with XLA's default
+  YNNPACK subgraphs of dots and reductions. What is left bounds the small configs' FLOP/s: at d = 64 every
+  matmul is 64 wide, below the width where the CPU's matmul kernels reach the 1024^2
+  peak.
+- MQAR with the full read-out (the 2x target): the step's model count is 2.01 GFLOP
+  (the V = 512 read-out at all 64 positions is most of it), so Zoology's own step on
+  both cores already runs at ~40% of this CPU's matmul peak, and 2x Zoology would
+  need ~80% of the peak at d = 64 widths. The loss-position read-out computes the
+  same loss and gradients with 0.88 GFLOP; it is the default, and reached 2.6-3.5x
+  Zoology in today's runs.
 - Bigram-backcopy peers: PyTorch eager on one thread is level with or ahead of
   icl's step on backcopy and instability (see the peers table). On one fixed batch
   the forwards are level, but XLA:CPU's backward of the T = 256 attention costs
@@ -473,16 +484,21 @@ ANALYSIS = """\
   step samples its batch (the backcopy sampler's noise is now drawn before its scan
   over positions: 26 -> 5 ms of the step). Torch on both cores collapses on a busy
   machine (OpenMP threads spinning), as Zoology's does.
-- Whole process (the 20k-step run): 3-4.5 s pass before the first metrics line on a
-  warm compilation cache: importing jax, flax and orbax (~1.8 s, jax alone 1.1 s),
-  tracing and lowering the run's one training program and its evaluation (~1 s:
-  the persistent cache skips XLA's compile, not JAX's tracing) and the first
-  chunk; then the evaluations at the config's cadence (8 x 20k prompts), the
-  checkpoints (written in the background) and a 0.05 s exit (`os._exit` once the
-  files are closed; the interpreter's teardown took 0.4-0.7 s). The loop's own
-  speed drifts by ~20% within the run's minute (1,348 steps/s just before the run,
-  1,646 just after), so the ratio moves with it: 1.54x against the faster, 1.26x
-  against the slower; the chunks inside the run averaged 1,403 steps/s. The 1.25x
-  target is not met on this CPU (the start-up alone is its whole budget at these
-  loop times); the ratio to the reference code's whole process is well above 2.5x.
+- Whole process (the 20k-step run): on a warm compilation cache ~2.5-4 s pass
+  before the first metrics line: importing jax, flax and orbax (~1.5 s), tracing and
+  lowering the run's one training program (~0.5 s: the persistent cache skips XLA's
+  compile, not JAX's tracing), the memory check's trace (0.2 s) and the first chunk;
+  the evaluation program is compiled while that chunk runs. Then 8 evaluations (20k
+  prompts each, ~40 ms), 8 checkpoints (written in the background) and a 0.05 s exit
+  (`os._exit` once the files are closed). The loop's own speed drifts by 20-35%
+  within the run's minute on this VM (1,614 steps/s just before the run, 1,199 just
+  after), so the ratio moves with it: 1.71x against the faster, 1.27x against the
+  slower. The 1.25x target is not met on this CPU (the start-up alone is most of its
+  budget at these loop times); the ratio to the reference code's whole process is
+  well above 2.5x.
+- The full run's own time (the header's section times): 698 s on this loaded VM,
+  over the 10-minute target. The heaviest sections are those that compile one
+  program per case (the XLA:CPU fusion pairs, the token models, the LLC's tiny
+  transformer) and the whole-process section, whose reference PyTorch run alone
+  takes 55-90 s. Since this run the fusion section times 4 cases instead of 6.
 """

@@ -1,18 +1,20 @@
-"""The XLA:CPU fusion section: every shipped config's training chunk compiled with
-icl's XLA:CPU flags (`icl.CPU_XLA_FLAGS`, in XLA_FLAGS since `import icl`) and with
-XLA's own default YNNPACK fusion list, blocks interleaved (CPU only).
+"""The XLA:CPU fusion section: training chunks compiled with each YNNPACK fusion
+list, blocks interleaved (CPU only).
 
-XLA:CPU hands dots (and, by default, the reductions next to them) to YNNPACK
-subgraphs. icl asks for each dot on its own (`individual_dot`), leaving elementwise
-work and reductions to XLA's loop fusions. The same lowered program is compiled
-twice; `compiler_options` sets the list per executable, so both run in this process.
-XLA's default list is dot + reduce (the fusions of a program compiled without the
-flag are those of this list).
+XLA:CPU hands dots, and by default the reductions next to them, to YNNPACK
+subgraphs (XLA's default list: dot + reduce). `individual_dot` hands YNNPACK each
+dot alone and leaves elementwise work and reductions to XLA's loop fusions. icl
+picks per model (`ModelEntry.cpu_fusion`, icl/train/xla_options.py): the
+transformer family uses `individual_dot`, the regression model XLA's default. The
+same lowered program (`core.train_chunk.default`) is compiled with and without the
+option (`compiler_options`, per executable), so both run in this process. Cases: the
+regression config at 1 and 16 vmapped seeds, MQAR and the instability config (two
+compiles per case; `function_classes` and `backcopy` measured 0.99-1.08x and
+0.92-1.06x in full runs, WORKSPACE_NOTES.md).
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 import jax
@@ -21,25 +23,26 @@ from benchmarks import harness
 from benchmarks.sections.registry import Settings, is_error, register
 from benchmarks.sections.training import token_model_configs
 from configs import regression
-from icl.train import core, sharding
+from icl.train import core, sharding, xla_options
 
-OPTION = "xla_cpu_experimental_ynn_fusion_type"
-XLA_DEFAULT = "LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE"
-BLOCK_SECONDS = 0.5  # each block is cut to about this long
+BLOCK_SECONDS = 0.3  # each block is cut to about this long
+LISTS = ("individual_dot", "xla_default")
+TOKEN_CONFIGS = ("mqar", "instability")  # the others: models table; a compile pair each
 
 
 class CompiledChunk:
-  """One config's training chunk compiled with the process's flags (options None) or
-  with `{OPTION: options}`."""
+  """One config's training chunk compiled with the YNNPACK fusion list `fusion`."""
 
-  def __init__(self, config, steps: int, options: str | None):
+  def __init__(self, config, steps: int, fusion: str):
     self.exp = core.Experiment.from_config(config)
     init_keys, self.data_keys = sharding.put_models(core.seed_keys(config), self.exp.spec)
     self.states = core.init_states(self.exp, init_keys)
-    lowered = core.train_chunk.lower(self.exp, self.states, self.data_keys, steps)
-    self.compiled = lowered.compile(compiler_options={OPTION: options} if options else {})
+    lowered = core.train_chunk.default.lower(self.exp, self.states, self.data_keys, steps)
+    # XLA's default: no option (this process's XLA_FLAGS, as a user's run has them).
+    self.compiled = lowered.compile(compiler_options={} if fusion == "xla_default" else {
+        xla_options.YNN_FUSION: xla_options.FUSION_LISTS[fusion]})
     self.steps = steps
-    # YNNPACK subgraphs in the executable: shows which fusion list it was built with.
+    # YNNPACK subgraphs in the executable: shows which list it was built with.
     self.ynn_fusions = self.compiled.as_text().count('"kind":"__ynn_fusion"')
 
   def block(self) -> None:
@@ -47,50 +50,57 @@ class CompiledChunk:
     jax.block_until_ready(metrics)
 
 
-def block_steps(name: str, config, quick: bool, results: dict) -> int:
-  """Steps of about BLOCK_SECONDS for this config: from the steps/s the "models" (or,
-  for regression, "icl") section measured, else timed here on a short chunk."""
-  seconds = 0.1 if quick else BLOCK_SECONDS
-  rates = {r["config"]: r["steps_per_s"]
-           for r in (_ok(results, "models") or {}).get("rows", []) if "steps_per_s" in r}
-  rates.update({"regression": r["steps_per_s"] for r in _ok(results, "icl") or []
-                if (r["attention"], r["heads"]) == ("softmax", config.model.num_heads)})
-  if name in rates:
-    per_step = 1.0 / rates[name]
-  else:
-    probe = CompiledChunk(config, 4, None)
-    probe.block()
-    t0 = time.perf_counter()
-    probe.block()
-    per_step = (time.perf_counter() - t0) / 4
-  return max(2, min(1000, int(seconds / per_step)))
-
-
 def _ok(results: dict, key: str):
   value = results.get(key)
   return None if value is None or is_error(value) else value
 
 
-def configs(quick: bool) -> dict:
+def _rate(name: str, seeds: int, results: dict) -> float | None:
+  """steps/s an earlier section measured for this case (None: not measured)."""
+  if name == "regression":
+    rows = [r for r in _ok(results, "seeds") or [] if r["seeds"] == seeds]
+    return rows[0]["steps_per_s"] if rows else None
+  rows = [r for r in (_ok(results, "models") or {}).get("rows", [])
+          if r.get("config") == name and "steps_per_s" in r]
+  return rows[0]["steps_per_s"] if rows else None
+
+
+def block_steps(name: str, config, seeds: int, quick: bool, results: dict) -> int:
+  """Steps of about BLOCK_SECONDS (from an earlier section's steps/s, else timed)."""
+  rate = _rate(name, seeds, results)
+  if rate is None:
+    probe = CompiledChunk(config, 4, "xla_default")
+    probe.block()
+    t0 = time.perf_counter()
+    probe.block()
+    rate = 4 / (time.perf_counter() - t0)
+  return max(2, min(1000, int((0.1 if quick else BLOCK_SECONDS) * rate)))
+
+
+def cases(quick: bool) -> dict:
+  """{(name, seeds): config}."""
   if quick:
-    return {"regression:tiny": regression.get_config("tiny")}
-  return {"regression": regression.get_config(), **token_model_configs()}
+    return {("regression", 1): regression.get_config("tiny")}
+  seeded = regression.get_config()
+  seeded.train.num_seeds = 16
+  tokens = token_model_configs()
+  return {("regression", 1): regression.get_config(), ("regression", 16): seeded,
+          **{(n, 1): tokens[n] for n in TOKEN_CONFIGS}}
 
 
 @register("fusion", when=lambda s: jax.default_backend() == "cpu")
 def fusion(s: Settings, results: dict) -> dict:
   rows = []
-  for name, config in configs(s.quick).items():
-    steps = block_steps(name, config, s.quick, results)
-    cases = {"icl": CompiledChunk(config, steps, None),
-             "xla_default": CompiledChunk(config, steps, XLA_DEFAULT)}
-    for case in cases.values():
-      case.block()  # the first run of an executable
-    best = harness.interleaved({n: c.block for n, c in cases.items()}, s.repeats)
-    rows.append({"config": name, "steps": steps,
-                 "icl_steps_per_s": steps / best["icl"],
-                 "xla_default_steps_per_s": steps / best["xla_default"],
-                 "speedup": best["xla_default"] / best["icl"],
-                 "ynn_fusions": {n: c.ynn_fusions for n, c in cases.items()}})
-  return {"status": "measured", "flags": os.environ.get("XLA_FLAGS", ""),
-          "rows": rows}
+  for (name, seeds), config in cases(s.quick).items():
+    steps = block_steps(name, config, seeds, s.quick, results)
+    chunks = {f: CompiledChunk(config, steps, f) for f in LISTS}
+    for chunk in chunks.values():
+      chunk.block()  # the first run of an executable
+    best = harness.interleaved({f: c.block for f, c in chunks.items()}, s.repeats)
+    entry = chunks["xla_default"].exp.spec.model_entry
+    rows.append({"config": name, "seeds": seeds, "steps": steps,
+                 "icl_uses": entry.cpu_fusion or "xla_default",
+                 **{f"{f}_steps_per_s": steps / best[f] for f in LISTS},
+                 "speedup": best["xla_default"] / best["individual_dot"],
+                 "ynn_fusions": {f: c.ynn_fusions for f, c in chunks.items()}})
+  return {"status": "measured", "rows": rows}

@@ -69,7 +69,7 @@ def gpt2_speed(s: Settings, results: dict) -> list[dict]:
   sizes = ("tiny",) if s.quick else ("tiny", "small")
   # the tiny mode: the toy prompt (d = 5, K = 11) and a few steps per block
   dim, points = (5, 11) if s.quick else (20, 41)
-  steps = max(s.steps // 50, 2)  # a GPT-2 step costs ~20-200x the one-layer model's
+  steps = max(s.steps // 100, 2)  # a GPT-2 step costs ~20-200x the one-layer model's
   cases = {size: harness.IclCase(config_for(size, dim, points), steps) for size in sizes}
   best = harness.interleaved({k: c.block for k, c in cases.items()}, s.repeats)
   rows = []

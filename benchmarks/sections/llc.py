@@ -11,8 +11,10 @@ from Python. Cases, all in the fresh-prompt mode with the `icl.devinterp` defaul
   call vs one call per checkpoint.
   The tiny transformer of docs/devinterp.md (configs/task_diversity.py:m_inf, 2
   layers, d_model 32, 25.6k params, D = 4, K = 8) at its init: one whole estimate,
-  4 chains x (100 + 200) steps with l(w*) and the curvature check, vmapped vs mapped
-  chains, against the same 4 x 300 steps chain by chain.
+  4 chains x (50 + 100) steps with l(w*) and the curvature check, vmapped vs mapped
+  chains, against the same 4 x 150 steps chain by chain (half the docs' estimate,
+  to keep the full run under 10 minutes; `python -m benchmarks.sections.llc
+  transformer` times the docs' 100 + 200).
 
 Full mode only (a compile per case). Alone: `python -m benchmarks.sections.llc`.
 """
@@ -128,7 +130,7 @@ def llc(s: Settings, results: dict) -> list[dict]:
   for num_chains in (1, 4, 8):
     rows += _measure(_chain_cases(num_chains, steps), s.repeats, num_chains, steps)
   rows += _measure(_checkpoint_cases(4, 4, steps), s.repeats, 4 * 4, steps)
-  rows += _measure(_transformer_cases(100, 200), 1, 4, 300)
+  rows += _measure(_transformer_cases(50, 100), 1, 4, 150)
   return rows
 
 

@@ -153,8 +153,11 @@ def token_peers(s: Settings, results: dict) -> dict:
   config = mqar_config(s.quick)
   steps = max(s.steps // 20, 10)
   threads_list = sorted({1, os.cpu_count() or 1})  # OpenMP threads can spin on a busy machine
-  cases = {"icl full read-out": harness.IclCase(with_readout(config, False), steps),
-           "icl loss positions": harness.IclCase(with_readout(config, True), steps)}
+  # The same cases (one compile each) as the token-model and backward sections'.
+  cases = {"icl full read-out": harness.named_case(
+               "mqar (full read-out)", with_readout(config, False), steps),
+           "icl loss positions": harness.named_case(
+               "mqar", with_readout(config, True), steps)}
   skipped = {}
   reason = torch_skip_reason(s)
   if reason:
@@ -247,7 +250,7 @@ def transformer_backward(s: Settings, results: dict) -> dict:
   for name, config in configs.items():
     fwd, fwd_bwd, reps, positions = _fwd_and_fwd_bwd(config)
     blocks[(name, "fwd")], blocks[(name, "fwd_bwd")] = fwd, fwd_bwd
-    case = harness.IclCase(config, max(s.steps // 20, 5))
+    case = harness.named_case(name, config, max(s.steps // 20, 10))
     blocks[(name, "step")] = case.block
     p = positions.shape[1] if positions is not None and config.train.readout_positions else None
     meta[name] = (reps, case.steps, p, config)

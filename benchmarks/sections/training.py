@@ -82,7 +82,7 @@ def token_model_configs() -> dict:
 def token_models(s: Settings, results: dict) -> dict:
   """steps/s and compile time of the token models, blocks of steps / 20."""
   del results
-  cases = {name: harness.IclCase(config, max(s.steps // 20, 10))
+  cases = {name: harness.named_case(name, config, max(s.steps // 20, 10))
            for name, config in token_model_configs().items()}
   best = harness.interleaved({n: c.block for n, c in cases.items()}, s.repeats)
   return {"status": "measured",

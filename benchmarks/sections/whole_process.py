@@ -14,13 +14,15 @@ The loop time is `steps / (steps/s of core.train_chunk)` for the same config (H 
 best blocks measured in this process just before and just after the timed run):
 what the run would take with no start-up, compiles, evaluations, probes,
 checkpoints or writes. The
-processes run one after another (icl to fill the cache, untimed; torch; icl warm).
+processes run one after another (icl to fill the cache, untimed, stopped after its
+first metrics line; torch; icl warm).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -78,6 +80,30 @@ def icl_run(steps: int, cache_dir: str, timeout: float) -> dict:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+def warm_cache(steps: int, cache_dir: str, timeout: float) -> None:
+  """Fills the compilation cache with the timed run's programs: the same command
+  (a shorter run compiles another training program: the weight-snapshot slots per
+  chunk depend on the run's length), stopped by SIGTERM once its first metrics line
+  is written (the training and evaluation programs are compiled by then)."""
+  workdir = tempfile.mkdtemp(prefix="icl_whole_warm_")
+  env = harness.subprocess_env(JAX_COMPILATION_CACHE_DIR=cache_dir)
+  env.pop("ICL_COMPILATION_CACHE", None)
+  proc = subprocess.Popen(icl_command(workdir, steps), cwd=harness.ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + timeout
+    while proc.poll() is None and time.time() < deadline:
+      if workdir_lib.read_metrics(workdir, missing_ok=True):
+        proc.send_signal(signal.SIGTERM)  # checkpoints and exits (status 75)
+        break
+      time.sleep(0.1)
+    proc.wait(timeout=max(deadline - time.time(), 1.0))
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def loop_steps_per_s(s: Settings) -> float:
   """core.train_chunk's steps/s at H = 2, 1 seed, measured here (best of
   `s.repeats` blocks). Measured next to the whole run, before and after it: this
@@ -106,7 +132,7 @@ def whole_process(s: Settings, results: dict, steps: int = STEPS,
   out = {"steps": steps, "heads": HEADS, "skipped": {}}
   cache = tempfile.mkdtemp(prefix="icl_whole_cache_")
   try:
-    icl_run(min(steps, 1000), cache, timeout)  # fills the cache: same programs
+    warm_cache(steps, cache, timeout)
     reason = torch_skip_reason(s)
     if reason:
       out["skipped"]["torch"] = reason

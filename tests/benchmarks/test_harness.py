@@ -86,15 +86,14 @@ def test_quick_run_measures_every_section(tmp_path):
   assert [r["config"] for r in models] == sorted(training.token_model_configs())
   assert models and all(positive(r["steps_per_s"]) for r in models)
 
-  fusion = results["fusion"]
-  assert "--xla_cpu_experimental_ynn_fusion_type=individual_dot" in fusion["flags"]
-  (row,) = fusion["rows"]  # tiny mode: the tiny regression config
-  assert row["config"] == "regression:tiny" and row["steps"] >= 2
-  assert positive(row["icl_steps_per_s"]) and positive(row["xla_default_steps_per_s"])
-  # Two builds of one program: with icl's flags YNNPACK gets the dots only.
-  assert 0 < row["ynn_fusions"]["icl"] < row["ynn_fusions"]["xla_default"]
+  (row,) = results["fusion"]["rows"]  # tiny mode: the tiny regression config
+  assert (row["config"], row["seeds"], row["icl_uses"]) == ("regression", 1, "xla_default")
+  assert row["steps"] >= 2 and positive(row["individual_dot_steps_per_s"])
+  assert positive(row["xla_default_steps_per_s"])
+  # Two builds of one program: with individual_dot YNNPACK gets the dots only.
+  assert 0 < row["ynn_fusions"]["individual_dot"] < row["ynn_fusions"]["xla_default"]
   assert row["speedup"] == pytest.approx(
-      row["icl_steps_per_s"] / row["xla_default_steps_per_s"])
+      row["individual_dot_steps_per_s"] / row["xla_default_steps_per_s"])
 
   f = results["flops"]
   assert positive(f["matmul_peak_flop_per_s"])

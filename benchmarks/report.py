@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from benchmarks.sections.registry import is_error
+from benchmarks.sections.registry import is_error, measured
 from benchmarks.sections.startup import EVAL_TARGET
 
 
@@ -22,10 +22,7 @@ def failed_sections(results: dict) -> list[str]:
   return [k for k, v in results.items() if is_error(v)]
 
 
-def _ok(results: dict, key: str):
-  """results[key] if that section ran and did not fail, else None."""
-  value = results.get(key)
-  return None if value is None or is_error(value) else value
+_ok = measured
 
 
 # --- derived numbers -----------------------------------------------------------------

@@ -56,7 +56,7 @@ def setup_logging(level: int = logging.INFO) -> None:
       lambda r: r.levelno >= 30 or "/orbax/" not in r.pathname)
 
 
-def _switched_off(variable: str) -> bool:
+def switched_off(variable: str) -> bool:
   """Whether the environment variable turns a default-on behaviour off (0/false/off/no)."""
   return os.environ.get(variable, "1").lower() in ("0", "false", "off", "no")
 
@@ -68,7 +68,7 @@ def compilation_cache_dir() -> str | None:
   """Where the entry points keep JAX's persistent compilation cache: the user's
   cache directory (``$XDG_CACHE_HOME/icl/jax``, else ``~/.cache/icl/jax``), or
   ``$JAX_COMPILATION_CACHE_DIR`` when set; None when ``ICL_COMPILATION_CACHE=0``."""
-  if _switched_off("ICL_COMPILATION_CACHE"):
+  if switched_off("ICL_COMPILATION_CACHE"):
     return None
   if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     return os.environ["JAX_COMPILATION_CACHE_DIR"]
@@ -111,7 +111,7 @@ def run(main: Callable[[list[str]], None], fast_exit: bool = False) -> None:
   def with_cache(argv):
     enable_compilation_cache()
     return main(argv)
-  fast_exit = fast_exit and not _switched_off("ICL_FAST_EXIT")
+  fast_exit = fast_exit and not switched_off("ICL_FAST_EXIT")
   try:
     app.run(with_cache, flags_parser=parse_flags)
   except SystemExit as e:  # app.run always ends here: sys.exit(main(argv))

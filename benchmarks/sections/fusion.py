@@ -20,7 +20,7 @@ import time
 import jax
 
 from benchmarks import harness
-from benchmarks.sections.registry import Settings, is_error, register
+from benchmarks.sections.registry import Settings, measured, register
 from benchmarks.sections.training import token_model_configs
 from configs import regression
 from icl.train import core, sharding, xla_options
@@ -50,17 +50,12 @@ class CompiledChunk:
     jax.block_until_ready(metrics)
 
 
-def _ok(results: dict, key: str):
-  value = results.get(key)
-  return None if value is None or is_error(value) else value
-
-
 def _rate(name: str, seeds: int, results: dict) -> float | None:
   """steps/s an earlier section measured for this case (None: not measured)."""
   if name == "regression":
-    rows = [r for r in _ok(results, "seeds") or [] if r["seeds"] == seeds]
+    rows = [r for r in measured(results, "seeds") or [] if r["seeds"] == seeds]
     return rows[0]["steps_per_s"] if rows else None
-  rows = [r for r in (_ok(results, "models") or {}).get("rows", [])
+  rows = [r for r in (measured(results, "models") or {}).get("rows", [])
           if r.get("config") == name and "steps_per_s" in r]
   return rows[0]["steps_per_s"] if rows else None
 

@@ -66,6 +66,12 @@ def is_error(value: Any) -> bool:
   return isinstance(value, dict) and value.get("status") == "error"
 
 
+def measured(results: dict, name: str) -> Any:
+  """results[name] if that section ran and did not fail, else None."""
+  value = results.get(name)
+  return None if value is None or is_error(value) else value
+
+
 def required(results: dict, name: str) -> Any:
   """results[name] for a section that needs an earlier one's rows."""
   value = results.get(name)

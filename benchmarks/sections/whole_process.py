@@ -60,15 +60,20 @@ def timed(cmd: list[str], env: dict, timeout: float) -> dict:
   return out
 
 
+def icl_env(cache_dir: str) -> dict:
+  """The icl processes' environment: the compilation cache in `cache_dir`."""
+  env = harness.subprocess_env(JAX_COMPILATION_CACHE_DIR=cache_dir)
+  env.pop("ICL_COMPILATION_CACHE", None)
+  return env
+
+
 def icl_run(steps: int, cache_dir: str, timeout: float) -> dict:
   """One `python -m icl.train` process; the first metrics line's and the last
   line's times after spawn (from metrics.jsonl's wall_time) next to its wall."""
   workdir = tempfile.mkdtemp(prefix="icl_whole_")
-  env = harness.subprocess_env(JAX_COMPILATION_CACHE_DIR=cache_dir)
-  env.pop("ICL_COMPILATION_CACHE", None)
   try:
     spawn = time.time()
-    out = timed(icl_command(workdir, steps), env, timeout)
+    out = timed(icl_command(workdir, steps), icl_env(cache_dir), timeout)
     lines = ([r for r in workdir_lib.read_metrics(workdir) if "train_loss" in r]
              if "error" not in out else [])
     if lines:
@@ -86,9 +91,7 @@ def warm_cache(steps: int, cache_dir: str, timeout: float) -> None:
   chunk depend on the run's length), stopped by SIGTERM once its first metrics line
   is written (the training and evaluation programs are compiled by then)."""
   workdir = tempfile.mkdtemp(prefix="icl_whole_warm_")
-  env = harness.subprocess_env(JAX_COMPILATION_CACHE_DIR=cache_dir)
-  env.pop("ICL_COMPILATION_CACHE", None)
-  proc = subprocess.Popen(icl_command(workdir, steps), cwd=harness.ROOT, env=env,
+  proc = subprocess.Popen(icl_command(workdir, steps), cwd=harness.ROOT, env=icl_env(cache_dir),
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   try:
     deadline = time.time() + timeout

@@ -22,16 +22,17 @@ from typing import Any, Callable
 
 import jax
 
+from icl import cli
+
 YNN_FUSION = "xla_cpu_experimental_ynn_fusion_type"
-FUSION_LISTS = {"individual_dot": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
-                "xla_default": "LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
+FUSION_LISTS = {"individual_dot": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}  # None: XLA's own
 
 
 def compiler_options(cpu_fusion: str | None) -> dict[str, str]:
   """The per-executable options for a model whose entry asks for `cpu_fusion`."""
   if (cpu_fusion is None or jax.default_backend() != "cpu"
       or YNN_FUSION in os.environ.get("XLA_FLAGS", "")
-      or os.environ.get("ICL_XLA_CPU_OPTIONS", "1").lower() in ("0", "false", "off", "no")):
+      or cli.switched_off("ICL_XLA_CPU_OPTIONS")):
     return {}
   return {YNN_FUSION: FUSION_LISTS[cpu_fusion]}
 

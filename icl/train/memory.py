@@ -1,11 +1,20 @@
 """Memory checked before compile: a run whose arrays cannot fit is refused.
 
-The bound is a sure one, not an estimate of the peak: the training step's largest
-single array (from the traced program of one model's step, sampling included, and
-of one evaluation chunk), times the models each device holds. XLA's peak is at
-least that, so a refusal is never wrong; runs that pass may still be tight. The
-available memory is the device's free memory (``memory_stats``) on accelerators
-and the host's MemAvailable on CPU.
+The bound is a sure one, not an estimate of the peak: the largest single array of
+the training and evaluation programs, per device. Two checks, both before anything
+large is allocated or compiled:
+
+- `check_state`, before the models are initialised: the largest leaf of one model's
+  training state (from ``jax.eval_shape``), times the models each device holds;
+- `check_programs`, on the traced programs the trainer is about to compile (the
+  first chunk of steps, sampling included, and the evaluation; jit reuses those
+  traces, so the check costs a walk over their equations): each program's largest
+  array, divided by the devices the models are spread over (an array split over
+  the models is at least that big on each device, a replicated one bigger).
+
+XLA's peak is at least that, so a refusal is never wrong; runs that pass may still
+be tight. The available memory is the device's free memory (``memory_stats``) on
+accelerators and the host's MemAvailable on CPU.
 """
 
 from __future__ import annotations
@@ -20,8 +29,8 @@ from icl import config_lib
 from icl.train import sharding
 
 # Config fields whose values name an array's dimensions in the error message.
-SIZE_FIELDS = ("train.batch_size", "eval.batch_size", "task.context_len", "task.seq_len",
-               "task.vocab_size", "task.dim", "task.num_bits", "model.d_model",
+SIZE_FIELDS = ("train.batch_size", "eval.batch_size", "probes.num_prompts",
+               "task.context_len", "task.seq_len", "task.vocab_size", "task.dim", "task.num_bits", "model.d_model",
                "model.num_heads", "train.num_seeds")
 
 
@@ -40,10 +49,11 @@ def _avals(jaxpr):
           yield from _avals(inner)
 
 
-def largest_array(fn, *args) -> tuple[int, tuple, str]:
-  """(bytes, shape, dtype) of the largest array `fn(*args)` computes (traced only)."""
+def largest_in(jaxpr) -> tuple[int, tuple, str]:
+  """(bytes, shape, dtype) of the largest array a jaxpr (or ClosedJaxpr) computes,
+  nested programs (scan, cond, pjit bodies) included."""
   best = (0, (), "")
-  for aval in _avals(jax.make_jaxpr(fn)(*args).jaxpr):
+  for aval in _avals(getattr(jaxpr, "jaxpr", jaxpr)):
     shape = getattr(aval, "shape", None)
     if shape is None:
       continue
@@ -55,6 +65,11 @@ def largest_array(fn, *args) -> tuple[int, tuple, str]:
     if size > best[0]:
       best = (size, tuple(shape), str(aval.dtype))
   return best
+
+
+def largest_array(fn, *args) -> tuple[int, tuple, str]:
+  """(bytes, shape, dtype) of the largest array `fn(*args)` computes (traced only)."""
+  return largest_in(jax.make_jaxpr(fn)(*args))
 
 
 def available_bytes() -> int | None:
@@ -83,29 +98,47 @@ def _gb(n: float) -> str:
   return f"{n / 1e9:.3g} GB"
 
 
-def check(exp, spec: config_lib.Spec) -> None:
-  """Raises OutOfMemory when the step's largest array cannot fit (module doc)."""
+def _refuse_if_over(spec: config_lib.Spec, what: str, need: int, shape: tuple,
+                    dtype: str, free: int, models: str = "") -> None:
+  """OutOfMemory naming the size fields among the array's dimensions (and the seeds
+  when the need counts several models per device)."""
+  if need <= free:
+    return
+  dims = set(shape) | {d - 1 for d in shape} | {d + 1 for d in shape}
+  flat = spec.flat()
+  named = [f"{k}={flat[k]}" for k in SIZE_FIELDS
+           if isinstance(flat.get(k), int) and flat[k] >= 32
+           and (flat[k] in dims or (k == "train.num_seeds" and models))]
+  raise OutOfMemory(
+      f"the {what} needs at least {_gb(need)} for one array {list(shape)} "
+      f"({dtype}){models}, more than the {_gb(free)} free on "
+      f"{jax.devices()[0].platform}; reduce {', '.join(named) or 'the sizes'}")
+
+
+def check_state(exp, spec: config_lib.Spec) -> None:
+  """Raises OutOfMemory when the models' training states cannot fit (their largest
+  leaf, per device): before anything is initialised."""
   free = available_bytes()
   if free is None:
     return
-  key = jax.random.key(0)
-  state = jax.eval_shape(exp.init_state, key)
-  params = state["params"]
-  eval_batch = min(spec.eval.batch_size, spec.eval.num_prompts)
-  cases = [("training step", largest_array(exp.train_step, state, key)),
-           ("evaluation chunk",
-            largest_array(lambda p, k: exp.eval_loss(p, k, eval_batch, eval_batch),
-                          params, key))]
+  state = jax.eval_shape(exp.init_state, jax.random.key(0))
   per_device = max(1, -(-spec.num_models // sharding.shard_count(spec.num_models)))
-  for what, (size, shape, dtype) in cases:
-    need = size * per_device
-    if need > free:
-      dims = set(shape) | {d - 1 for d in shape} | {d + 1 for d in shape}
-      flat = spec.flat()
-      named = [f"{k}={flat[k]}" for k in SIZE_FIELDS
-               if isinstance(flat.get(k), int) and flat[k] in dims and flat[k] >= 32]
-      models = f" x {per_device} models" if per_device > 1 else ""
-      raise OutOfMemory(
-          f"the {what} needs at least {_gb(need)} for one array {list(shape)} "
-          f"({dtype}){models}, more than the {_gb(free)} free on "
-          f"{jax.devices()[0].platform}; reduce {', '.join(named) or 'the sizes'}")
+  size, shape, dtype = max(
+      ((math.prod(x.shape) * np.dtype(x.dtype).itemsize, tuple(x.shape), str(x.dtype))
+       for x in jax.tree.leaves(state)), default=(0, (), ""))
+  models = f" x {per_device} models" if per_device > 1 else ""
+  _refuse_if_over(spec, "training state", size * per_device, shape, dtype, free, models)
+
+
+def check_programs(spec: config_lib.Spec, programs: dict) -> None:
+  """Raises OutOfMemory when a program's largest array cannot fit on a device.
+  `programs`: {what: jaxpr} of the whole programs (every model's axis included),
+  checked in order."""
+  free = available_bytes()
+  if free is None:
+    return
+  shards = sharding.shard_count(spec.num_models)
+  for what, jaxpr in programs.items():
+    size, shape, dtype = largest_in(jaxpr)
+    split = f" split over {shards} devices" if shards > 1 else ""
+    _refuse_if_over(spec, what, -(-size // shards), shape, dtype, free, split)

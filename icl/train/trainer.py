@@ -178,10 +178,25 @@ def evaluate_states(exp: core.Experiment, states) -> dict:
   return jax.tree.map(sharding.to_host, core.evaluate(*_evaluation_args(exp, states)))
 
 
+def check_memory(exp: core.Experiment, states, data_keys,
+                 recorder: recorder_lib.Recorder) -> None:
+  """`memory.check_programs` on the traces of the run's first chunk and of its
+  evaluation, before either compiles. The loop's calls reuse these traces (jit
+  caches them by signature), so the check costs no second trace; a resumed run
+  whose first chunk has other static arguments traces that chunk again."""
+  train = exp.spec.train
+  n = min(train.log_every, train.num_steps)
+  chunk = core.train_chunk.pick(exp).trace(exp, states, data_keys, n,
+                                           **recorder.chunk_args(0, n))
+  evaluation = core.evaluate.pick(exp).trace(*_evaluation_args(exp, states))
+  memory.check_programs(exp.spec, {"training chunk": chunk.jaxpr,
+                                   "evaluation chunk": evaluation.jaxpr})
+
+
 def prepare_evaluation(exp: core.Experiment, states) -> None:
-  """Traces and compiles (or loads from the persistent cache) the evaluation program
+  """Lowers and compiles (or loads from the persistent cache) the evaluation program
   for `states` (arrays still computing are fine: only their shapes and shardings are
-  read), so that the first evaluation runs at once. Called while the first chunk
+  read; the trace is `check_memory`'s), so that the first evaluation runs at once. Called while the first chunk
   computes, it overlaps that chunk instead of stalling the first evaluation step."""
   core.evaluate.lower(*_evaluation_args(exp, states)).compile()
 
@@ -228,10 +243,12 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
                         stop: faults.StopSignals) -> dict:
   exp = core.Experiment.from_config(spec)
   train = spec.train
-  memory.check(exp, spec)  # before anything compiles
+  memory.check_state(exp, spec)  # before anything is initialised
 
   init_keys, data_keys = sharding.put_models(core.seed_keys(spec), spec)
   states = core.init_states(exp, init_keys)
+  recorder = recorder_lib.Recorder(exp.probe_context(), spec, workdir)
+  check_memory(exp, states, data_keys, recorder)  # before the big programs compile
   ckpt = checkpoint_lib.Checkpointer(workdir, keep=train.keep_ckpts)
   start = 0
   if ckpt.latest_step() is not None:
@@ -248,7 +265,7 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
   progress = Progress(start, train.num_steps)
   try:
     step, final = _loop(exp, states, data_keys, start, ckpt, writer, progress, stop,
-                        workdir)
+                        recorder)
   finally:  # also on Diverged / Preempted: queued events and the save in flight land
     if writer:
       writer.close()
@@ -272,7 +289,7 @@ class _Chunk(NamedTuple):
 
 
 def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
-          progress: Progress, stop: faults.StopSignals, workdir: str):
+          progress: Progress, stop: faults.StopSignals, recorder: recorder_lib.Recorder):
   """The chunks from `start` to train.num_steps; returns (step, final eval metrics).
   Raises Preempted after a stop signal (checkpointed) and Diverged.
 
@@ -283,7 +300,6 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
   every checkpoint holds a state whose chunk passed the checks.
   """
   spec, train = exp.spec, exp.spec.train
-  recorder = recorder_lib.Recorder(exp.probe_context(), spec, workdir)
   recorder.start(start, states)
   step, final, scale, pending = start, {}, None, None
 

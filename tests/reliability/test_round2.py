@@ -134,7 +134,9 @@ def test_an_impossible_size_is_refused_before_compile(tmp_path):
   assert proc.returncode == 2, proc.stderr[-2000:]
   lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
   assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-  assert "task.context_len=10000000" in lines[0] and "train.batch_size=256" in lines[0]
+  # The chunk's largest array is the probes' forward on probes.num_prompts prompts.
+  assert lines[0].startswith("error: the training chunk needs at least 246 GB"), lines[0]
+  assert "task.context_len=10000000" in lines[0] and "probes.num_prompts=512" in lines[0]
   assert "RESOURCE_EXHAUSTED" not in proc.stderr
   assert not os.path.exists(os.path.join(wd, "checkpoints"))  # nothing ran
   assert time.time() - t0 < 120

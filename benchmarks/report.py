@@ -225,11 +225,16 @@ def _whole_process(w: dict) -> list[str]:
   lines = [f"`python -m icl.train --config=configs/regression.py` at {w['steps']:,} steps "
            f"(H = {w['heads']}), process spawn to exit, beside its loop time "
            f"({w['steps']:,} / {_fmt(w['loop_steps_per_s'])} steps/s of `core.train_chunk`, "
-           "the faster of its best blocks just before "
-           f"({_fmt(w.get('loop_before'))}) and just after ({_fmt(w.get('loop_after'))}) "
-           f"the run, = {w['loop_s']:.1f} s) and beside the reference PyTorch code's whole run "
+           "the fastest of its best blocks before "
+           f"({_fmt(w.get('loop_before'))}), between "
+           f"({', '.join(_fmt(x) for x in w.get('loop_between', [])) or '-'}) and after "
+           f"({_fmt(w.get('loop_after'))}) the icl runs, = {w['loop_s']:.1f} s) and beside "
+           "the reference PyTorch code's whole run "
            "(`python -m benchmarks.torch_reference`: the same steps, loss lines, test MSE "
-           "every 2,500 steps, model saved); run one after another.", "",
+           "every 2,500 steps, model saved); run one after another. icl_warm is the "
+           "faster of the warm runs (walls: "
+           f"{', '.join(f'{x:.1f}' for x in w.get('icl_warm_walls', [])) or '-'} s); "
+           "icl vs torch uses the slower.", "",
            "| run | wall s | first metrics line s | last metrics line s | wall / loop | "
            "overhead s |", "|---|---|---|---|---|---|"]
   for name in ("icl_warm", "torch"):

@@ -26,8 +26,8 @@ def _results(over_loop: float, vs_torch: float) -> dict:
   wall = 15.0 * over_loop
   return {"headline": {}, "whole_process": {
       "steps": 20_000, "heads": 2, "loop_steps_per_s": 20_000 / 15.0, "loop_s": 15.0,
-      "loop_before": 1200.0, "loop_after": 20_000 / 15.0,
-      "skipped": {}, "icl_warm": {"wall_s": wall, "first_metrics_s": 3.0,
+      "loop_before": 1200.0, "loop_after": 20_000 / 15.0, "loop_between": [1300.0],
+      "icl_warm_walls": [wall, wall + 1.0], "skipped": {}, "icl_warm": {"wall_s": wall, "first_metrics_s": 3.0,
                                   "last_metrics_s": wall - 0.5, "over_loop": over_loop,
                                   "overhead_s": wall - 15.0},
       "torch": {"wall_s": wall * vs_torch, "threads": 1}, "icl_vs_torch": vs_torch}}
@@ -43,7 +43,9 @@ def test_targets_and_table():
   lines = report._whole_process(_results(1.3, 2.4)["whole_process"])
   assert "| icl_warm | 19.5 | 3.0 | 19.0 | 1.30 | 4.5 |" in lines
   assert "| torch (threads 1) | 46.8 | - | - | - | - |" in lines
-  assert "just before (1,200) and just after (1,333) the run, = 15.0 s" in lines[0], lines[0]
+  assert ("before (1,200), between (1,300) and after (1,333) the icl runs, = 15.0 s"
+          in lines[0]), lines[0]
+  assert "(walls: 19.5, 20.5 s)" in lines[0], lines[0]
 
 
 @pytest.mark.slow  # three training processes (~30 s of CPU)
@@ -52,8 +54,10 @@ def test_section_runs_end_to_end(tmp_path):
   s = sections.Settings.for_mode(False, steps=200, repeats=1, with_torch=has_torch)
   out = wp.whole_process(s, {}, steps=1500, timeout=300)  # three metrics lines
   warm = out["icl_warm"]
+  assert warm["wall_s"] == min(out["icl_warm_walls"]) and len(out["icl_warm_walls"]) == 2
   assert "error" not in warm, warm
   assert 0 < warm["first_metrics_s"] < warm["last_metrics_s"] < warm["wall_s"]
   assert math.isfinite(warm["eval_loss"]) and warm["over_loop"] > 1
-  assert out["loop_steps_per_s"] == max(out["loop_before"], out["loop_after"]) > 0
+  assert out["loop_steps_per_s"] == max(out["loop_before"], *out["loop_between"],
+                                        out["loop_after"]) > 0
   assert ("icl_vs_torch" in out) == has_torch

@@ -468,8 +468,8 @@ ANALYSIS = """\
   (`icl/models/matmul.py`, `losses.token_cross_entropy`); with the loss-position
   read-out (the MQAR default) the last block and the read-out run on the K scored
   rows only. The transformer family compiles with `individual_dot` (the "XLA:CPU
-  fusion" table): MQAR's step runs 1.21-1.27x faster than with XLA's default
-  YNNPACK subgraphs of dots and reductions. What is left bounds the small configs' FLOP/s: at d = 64 every
+  fusion" table): MQAR's step runs 1.10-1.32x faster than with XLA's default
+  YNNPACK subgraphs of dots and reductions (1.10x in this run). What is left bounds the small configs' FLOP/s: at d = 64 every
   matmul is 64 wide, below the width where the CPU's matmul kernels reach the 1024^2
   peak.
 - MQAR with the full read-out (the 2x target): the step's model count is 2.01 GFLOP
@@ -477,30 +477,34 @@ ANALYSIS = """\
   both cores already runs at ~40% of this CPU's matmul peak, and 2x Zoology would
   need ~80% of the peak at d = 64 widths. The loss-position read-out computes the
   same loss and gradients with 0.88 GFLOP; it is the default, and reached 2.6-3.5x
-  Zoology in today's runs.
-- Bigram-backcopy peers: PyTorch eager on one thread is level with or ahead of
-  icl's step on backcopy and instability (see the peers table). On one fixed batch
+  Zoology in the earlier runs and 2.88x in this one.
+- Bigram-backcopy peers: PyTorch eager is ahead of icl's step on backcopy and level
+  with or behind it on the instability configs (the peers table; the balance moves
+  between runs on this VM, as torch's two-thread speed does). On one fixed batch
   the forwards are level, but XLA:CPU's backward of the T = 256 attention costs
   about 4x its forward where ATen's costs 2x (the "Transformer" table's bwd / fwd);
   torch's loop also draws no data (its batches are pre-drawn, untimed) where icl's
   step samples its batch (the backcopy sampler's noise is now drawn before its scan
   over positions: 26 -> 5 ms of the step). Torch on both cores collapses on a busy
   machine (OpenMP threads spinning), as Zoology's does.
-- Whole process (the 20k-step run): on a warm compilation cache ~2.5-4 s pass
-  before the first metrics line: importing jax, flax and orbax (~1.5 s), tracing and
-  lowering the run's one training program (~0.5 s: the persistent cache skips XLA's
-  compile, not JAX's tracing), the memory check's trace (0.2 s) and the first chunk;
-  the evaluation program is compiled while that chunk runs. Then 8 evaluations (20k
-  prompts each, ~40 ms), 8 checkpoints (written in the background) and a 0.05 s exit
-  (`os._exit` once the files are closed). The loop's own speed drifts by 20-35%
-  within the run's minute on this VM (1,614 steps/s just before the run, 1,199 just
-  after), so the ratio moves with it: 1.71x against the faster, 1.27x against the
-  slower. The 1.25x target is not met on this CPU (the start-up alone is most of its
-  budget at these loop times); the ratio to the reference code's whole process is
-  well above 2.5x.
-- The full run's own time (the header's section times): 698 s on this loaded VM,
-  over the 10-minute target. The heaviest sections are those that compile one
-  program per case (the XLA:CPU fusion pairs, the token models, the LLC's tiny
-  transformer) and the whole-process section, whose reference PyTorch run alone
-  takes 55-90 s. Since this run the fusion section times 4 cases instead of 6.
+- Whole process (the 20k-step run): on a warm compilation cache ~2.5-2.8 s pass
+  before the first metrics line: starting Python and importing jax, flax and orbax
+  (~1.2 s; ml_dtypes 0.7.0 would add 0.4-0.7 s, hence its cap in pyproject.toml),
+  initialising the models (0.15 s), tracing and lowering the run's training program
+  (~0.45 s: the persistent cache skips XLA's compile, not JAX's tracing) and loading
+  it from the cache (~0.15 s), and the first chunk. The memory check reads the traces
+  the loop then reuses, and the evaluation program is compiled while the first chunk
+  runs. Then 8 evaluations (20k prompts each, ~25 ms), 8 checkpoints (a host copy,
+  then written in the background; ~50 ms of pipeline drain each with the
+  evaluation) and a 0.05 s exit (`os._exit` once the files are closed): about 3.3 s
+  of overhead in all. The loop's own speed drifted by 39% within this section's two
+  minutes (1,399 to 1,947 steps/s), so both sides are best cases (the faster of two
+  runs against the fastest blocks); against the loop's speed of the issue's CPU
+  (1,400-1,540 steps/s: 13-14 s) the same 3.3 s is within its 3.5 s. Against this
+  run's fastest loop (10.3 s) the ratio is 1.32x: not met.
+- The full run's own time (the header's section times): 583 s, under the 10-minute
+  target (698 s in the previous run, on a slower VM and with 6 fusion cases). The
+  heaviest sections are the whole-process section (its reference PyTorch run alone
+  takes 55-90 s), the token models' peers, the LLC's tiny transformer and the
+  models, GPT-2 and fusion sections, which compile one program per case.
 """

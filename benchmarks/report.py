@@ -369,6 +369,16 @@ def _fusion(f: dict) -> list[str]:
   return lines + ["", FUSION_NOTE, ""]
 
 
+def _one_model(f: dict) -> list[str]:
+  lines = ["| config | steps per block | without vmap steps/s | vmapped steps/s | "
+           "speed-up | trace s without / with vmap |", "|---|---|---|---|---|---|"]
+  for r in f["rows"]:
+    lines.append(f"| {r['config']} | {r['steps']} | {_fmt(r['alone_steps_per_s'], 1)} | "
+                 f"{_fmt(r['vmapped_steps_per_s'], 1)} | {r['speedup']:.2f}x | "
+                 f"{r['alone_trace_s']:.3f} / {r['vmapped_trace_s']:.3f} |")
+  return lines + ["", ONE_MODEL_NOTE, ""]
+
+
 def render(results: dict) -> str:
   """RESULTS.md for `results` (as run.run returns it, or read from results.json)."""
   lines = _header(results) + _targets(results)
@@ -390,6 +400,9 @@ def render(results: dict) -> str:
   if "fusion" in results:  # results.json before it had no such section
     lines += _block(results, "fusion", "XLA:CPU fusion: YNNPACK fusion lists "
                     "(same programs, blocks interleaved)", _fusion)
+  if "one_model" in results:  # results.json before it had no such section
+    lines += _block(results, "one_model", "One model without vmap (the same chunk, "
+                    "blocks interleaved)", _one_model)
   if "token_peers" in results:  # results.json before it had no such section
     heading = "MQAR: icl vs Zoology's PyTorch code (blocks interleaved)"
     if (_ok(results, "token_peers") or {}).get("peers"):  # results.json before: MQAR only
@@ -429,6 +442,14 @@ FUSION_NOTE = (
     "or the flag in `XLA_FLAGS` leaves XLA's choice): `individual_dot` for the "
     "transformer family, XLA's default for the regression model, whose vmapped seeds "
     "run faster with it.")
+
+ONE_MODEL_NOTE = (
+    "With one model (one seed, no in-program sweep) `core.train_chunk`, "
+    "`core.evaluate` and `core.init_states` run the model's function on that model "
+    "alone and put the model axis back (`sharding.over_models`): the same steps to "
+    "float rounding, a jaxpr without size-1 batch dimensions (JAX's trace of it is part "
+    "of every start-up) and an XLA:CPU program built without them. The vmapped column "
+    "is the chunk as these functions ran it before.")
 
 FLOPS_NOTE = (
     "XLA count = `cost_analysis()['flops']` of the compiled single-seed `train_step` "

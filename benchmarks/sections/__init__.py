@@ -4,6 +4,7 @@
   baselines.py  icl vs a Python loop vs PyTorch
   sampler.py    the batch sampler alone, per bit generator
   fusion.py     the training chunks with icl's XLA:CPU flags vs XLA's default fusions
+  one_model.py  a one-seed chunk without vmap (icl's) vs vmapped over its one model
   flops.py      achieved FLOP/s against a matmul peak (reads the icl rows)
   startup.py    time to first step and cold start (full mode only)
   whole_process.py  a whole 20k-step `python -m icl.train` vs its loop and vs torch's
@@ -13,13 +14,14 @@
 """
 
 from benchmarks.sections import (  # noqa: F401 (register)
-    baselines, flops, fusion, gpt2, llc, sampler, startup, token_peers, training,
-    whole_process)
+    baselines, flops, fusion, gpt2, llc, one_model, sampler, startup, token_peers,
+    training, whole_process)
 from benchmarks.sections.registry import (SECTIONS, Section, Settings, is_error,
                                           register, run_section)
 
 # The run order: baselines reuse the icl cases, flops reads the icl rows.
-ORDER = ("icl", "baselines", "seeds", "sampler", "probes", "models", "fusion", "flops",
+ORDER = ("icl", "baselines", "seeds", "sampler", "probes", "models", "fusion", "one_model",
+         "flops",
          "token_peers", "transformer_backward", "ttfs", "cold_start", "whole_process", "llc",
          "gpt2")
 assert set(ORDER) == set(SECTIONS), (ORDER, list(SECTIONS))

@@ -233,7 +233,7 @@ def init_states(exp: Experiment, init_keys: jax.Array) -> PyTree:
   def one(key, hp):
     state = exp.bind(hp).init_state(key)
     return state if hp is None else dict(state, hparams=hp)
-  states = jax.vmap(one)(init_keys, exp.spec.sweep.model_values())
+  states = sharding.over_models(one, init_keys, exp.spec.sweep.model_values())
   return sharding.constrain_models(states, exp.spec)
 
 
@@ -249,7 +249,7 @@ def train_chunk(exp: Experiment, states: PyTree, data_keys: jax.Array,
     s, hp = _split_hparams(s)
     s, metrics = exp.bind(hp).train_chunk(s, k, num_steps, probe_every, snap_offsets)
     return (s if hp is None else dict(s, hparams=hp)), metrics
-  states, metrics = jax.vmap(one)(states, data_keys)
+  states, metrics = sharding.over_models(one, states, data_keys)
   return sharding.constrain_models(states, exp.spec), metrics
 
 
@@ -259,8 +259,8 @@ def evaluate(exp: Experiment, params: PyTree, key: jax.Array, num_prompts: int,
   """Evaluation of every model on the same fresh prompts: metrics [M].
   `step` reaches curriculum tasks; `hparams` (states["hparams"], with an in-program
   sweep) sets each model's task."""
-  return jax.vmap(lambda p, hp: exp.bind(hp).eval_loss(
-      p, key, num_prompts, batch_size, context_len, step))(params, hparams)
+  return sharding.over_models(lambda p, hp: exp.bind(hp).eval_loss(
+      p, key, num_prompts, batch_size, context_len, step), params, hparams)
 
 
 # Jitted with the model's XLA:CPU options (xla_options.py): the training and the

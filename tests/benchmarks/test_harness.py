@@ -49,7 +49,8 @@ def test_quick_run_measures_every_section(tmp_path):
                     with_torch=has_torch)
   assert report.failed_sections(results) == []
   assert [k for k in sections.ORDER if k in results] == [
-      "icl", "baselines", "seeds", "sampler", "probes", "models", "fusion", "flops"]
+      "icl", "baselines", "seeds", "sampler", "probes", "models", "fusion", "one_model",
+      "flops"]
   assert set(results["section_seconds"]) == {k for k in sections.ORDER if k in results}
   assert all(positive(v) for v in results["section_seconds"].values())
 
@@ -97,6 +98,13 @@ def test_quick_run_measures_every_section(tmp_path):
   assert row["speedup"] == pytest.approx(
       row["individual_dot_steps_per_s"] / row["xla_default_steps_per_s"])
 
+  (row,) = results["one_model"]["rows"]  # tiny mode: the tiny regression config
+  assert row["config"] == "regression" and row["steps"] >= 2
+  assert positive(row["alone_steps_per_s"]) and positive(row["vmapped_steps_per_s"])
+  assert row["speedup"] == pytest.approx(
+      row["alone_steps_per_s"] / row["vmapped_steps_per_s"])
+  assert positive(row["alone_trace_s"]) and positive(row["vmapped_trace_s"])
+
   f = results["flops"]
   assert positive(f["matmul_peak_flop_per_s"])
   (row,) = f["rows"]
@@ -114,7 +122,7 @@ def test_quick_run_measures_every_section(tmp_path):
   assert "error:" not in report_md and "not run." not in report_md
   for heading in ("Targets", "Default training path", "a Python loop", "Vmapped seeds",
                   "sampler alone", "Probes", "Achieved FLOP/s", "Larger models",
-                  "XLA:CPU fusion", "sections, wall s"):
+                  "XLA:CPU fusion", "One model without vmap", "sections, wall s"):
     assert heading in report_md, heading
 
 

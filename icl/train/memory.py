@@ -9,8 +9,10 @@ large is allocated or compiled:
 - `check_programs`, on the traced programs the trainer is about to compile (the
   first chunk of steps, sampling included, and the evaluation; jit reuses those
   traces, so the check costs a walk over their equations): each program's largest
-  array, divided by the devices the models are spread over (an array split over
-  the models is at least that big on each device, a replicated one bigger).
+  array, divided by the devices the program is spread over (its models', or a
+  one-model program's batch's: a split array is at least that big on each device,
+  a replicated one bigger); CPU devices share the host's memory, so there the
+  whole array counts, and every model's state.
 
 XLA's peak is at least that, so a refusal is never wrong; runs that pass may still
 be tight. The available memory is the device's free memory (``memory_stats``) on
@@ -115,6 +117,11 @@ def _refuse_if_over(spec: config_lib.Spec, what: str, need: int, shape: tuple,
       f"{jax.devices()[0].platform}; reduce {', '.join(named) or 'the sizes'}")
 
 
+def _shared_memory() -> bool:
+  """Whether the devices share one memory (CPU devices: the host's)."""
+  return jax.devices()[0].platform == "cpu"
+
+
 def check_state(exp, spec: config_lib.Spec) -> None:
   """Raises OutOfMemory when the models' training states cannot fit (their largest
   leaf, per device): before anything is initialised."""
@@ -122,7 +129,8 @@ def check_state(exp, spec: config_lib.Spec) -> None:
   if free is None:
     return
   state = jax.eval_shape(exp.init_state, jax.random.key(0))
-  per_device = max(1, -(-spec.num_models // sharding.shard_count(spec.num_models)))
+  models = spec.num_models  # CPU devices share the host's memory: every model counts
+  per_device = models if _shared_memory() else -(-models // sharding.shard_count(models))
   size, shape, dtype = max(
       ((math.prod(x.shape) * np.dtype(x.dtype).itemsize, tuple(x.shape), str(x.dtype))
        for x in jax.tree.leaves(state)), default=(0, (), ""))
@@ -137,7 +145,11 @@ def check_programs(spec: config_lib.Spec, programs: dict) -> None:
   free = available_bytes()
   if free is None:
     return
-  shards = sharding.shard_count(spec.num_models)
+  # The devices a program is spread over: its models', or with one model its
+  # training batch's (sharding.py); the need per device is at least size / shards.
+  # CPU devices share the host's memory: there the whole array counts.
+  shards = 1 if _shared_memory() else sharding.shard_count(
+      spec.num_models if spec.num_models > 1 else spec.train.batch_size)
   for what, jaxpr in programs.items():
     size, shape, dtype = largest_in(jaxpr)
     split = f" split over {shards} devices" if shards > 1 else ""

@@ -32,7 +32,9 @@ def _spec(num_seeds):
 def test_a_program_needs_its_largest_array_over_the_devices_it_is_split_over(
     monkeypatch, num_seeds):
   spec = _spec(num_seeds)
-  shards = sharding.shard_count(spec.num_models)
+  monkeypatch.setattr(memory, "_shared_memory", lambda: False)  # as on accelerators
+  # One model: its batch is split over the devices (the tests run 8 host devices).
+  shards = sharding.shard_count(num_seeds if num_seeds > 1 else spec.train.batch_size)
   jaxpr = jax.make_jaxpr(lambda x: jnp.ones((num_seeds, 1000, 37)) * x)(1.0)
   need = -(-num_seeds * 1000 * 37 * 4 // shards)
   monkeypatch.setattr(memory, "available_bytes", lambda: need)  # just fits
@@ -43,7 +45,25 @@ def test_a_program_needs_its_largest_array_over_the_devices_it_is_split_over(
     memory.check_programs(spec, {"training chunk": jaxpr})
 
 
+def test_on_cpu_the_whole_array_counts(monkeypatch):
+  """CPU devices share the host's memory: no division by the devices."""
+  spec = _spec(8)
+  jaxpr = jax.make_jaxpr(lambda x: jnp.ones((8, 1000, 37)) * x)(1.0)
+  monkeypatch.setattr(memory, "available_bytes", lambda: 8 * 1000 * 37 * 4 - 1)
+  with pytest.raises(memory.OutOfMemory, match=r"needs at least 0.00118 GB .*\(float32\), "):
+    memory.check_programs(spec, {"training chunk": jaxpr})
+  exp = core.Experiment.from_config(spec)
+  largest = max(math.prod(x.shape) * np.dtype(x.dtype).itemsize
+                for x in jax.tree.leaves(jax.eval_shape(exp.init_state, jax.random.key(0))))
+  monkeypatch.setattr(memory, "available_bytes", lambda: 8 * largest)
+  memory.check_state(exp, spec)
+  monkeypatch.setattr(memory, "available_bytes", lambda: 8 * largest - 1)
+  with pytest.raises(memory.OutOfMemory, match=r"x 8 models"):
+    memory.check_state(exp, spec)
+
+
 def test_the_state_check_counts_the_models_each_device_holds(monkeypatch):
+  monkeypatch.setattr(memory, "_shared_memory", lambda: False)  # as on accelerators
   spec = _spec(3)
   exp = core.Experiment.from_config(spec)
   state = jax.eval_shape(exp.init_state, jax.random.key(0))

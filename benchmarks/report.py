@@ -437,11 +437,12 @@ CACHE_NOTE = (
 FUSION_NOTE = (
     "XLA's default list hands YNNPACK subgraphs of dots and the reductions next to "
     "them; `individual_dot` hands it each dot alone and fuses the elementwise work and "
-    "reductions in XLA's own loop emitters. icl picks per model "
+    "reductions in XLA's own loop emitters. A model entry may ask for it "
     "(`ModelEntry.cpu_fusion`, `icl/train/xla_options.py`; `ICL_XLA_CPU_OPTIONS=0` "
-    "or the flag in `XLA_FLAGS` leaves XLA's choice): `individual_dot` for the "
-    "transformer family, XLA's default for the regression model, whose vmapped seeds "
-    "run faster with it.")
+    "or the flag in `XLA_FLAGS` leaves XLA's choice); no shipped model does. It made "
+    "the transformer family's chunk 1.1-1.3x faster while a one-seed chunk was vmapped "
+    "over its one model; a one-model program now runs unbatched (the next table), and "
+    "there, as with vmapped seeds, XLA's default is as fast or faster.")
 
 ONE_MODEL_NOTE = (
     "With one model (one seed, no in-program sweep) `core.train_chunk`, "
@@ -488,9 +489,9 @@ ANALYSIS = """\
   [B*T, V] transpose under autodiff) and the cross-entropy's gather/scatter are gone
   (`icl/models/matmul.py`, `losses.token_cross_entropy`); with the loss-position
   read-out (the MQAR default) the last block and the read-out run on the K scored
-  rows only. The transformer family compiles with `individual_dot` (the "XLA:CPU
-  fusion" table): MQAR's step runs 1.10-1.32x faster than with XLA's default
-  YNNPACK subgraphs of dots and reductions (1.10x in this run). What is left bounds the small configs' FLOP/s: at d = 64 every
+  rows only. A one-seed run's chunk runs unbatched (the "One model without vmap"
+  table), with XLA's default YNNPACK fusions (the "XLA:CPU fusion" table). What is
+  left bounds the small configs' FLOP/s: at d = 64 every
   matmul is 64 wide, below the width where the CPU's matmul kernels reach the 1024^2
   peak.
 - MQAR with the full read-out (the 2x target): the step's model count is 2.01 GFLOP

@@ -3,14 +3,13 @@ list, blocks interleaved (CPU only).
 
 XLA:CPU hands dots, and by default the reductions next to them, to YNNPACK
 subgraphs (XLA's default list: dot + reduce). `individual_dot` hands YNNPACK each
-dot alone and leaves elementwise work and reductions to XLA's loop fusions. icl
-picks per model (`ModelEntry.cpu_fusion`, icl/train/xla_options.py): the
-transformer family uses `individual_dot`, the regression model XLA's default. The
-same lowered program (`core.train_chunk.default`) is compiled with and without the
-option (`compiler_options`, per executable), so both run in this process. Cases: the
-regression config at 1 and 16 vmapped seeds, MQAR and the instability config (two
-compiles per case; `function_classes` and `backcopy` measured 0.99-1.08x and
-0.92-1.06x in full runs, WORKSPACE_NOTES.md).
+dot alone and leaves elementwise work and reductions to XLA's loop fusions. A model
+entry may ask for it (`ModelEntry.cpu_fusion`, icl/train/xla_options.py); no
+shipped model does. The same lowered program (`core.train_chunk.default`) is
+compiled with and without the option (`compiler_options`, per executable), so both
+run in this process. Cases: the regression config at 1 and 16 vmapped seeds, MQAR
+and the instability config (two compiles per case; `function_classes` and
+`backcopy` measured 0.90x and 0.97x on one-model programs, WORKSPACE_NOTES.md).
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ class ModelEntry:
   readout_positions: bool = False
   # XLA:CPU's YNNPACK fusion list for this model's training and evaluation programs
   # (`icl.train.xla_options`): None keeps XLA's default (dots and reductions fused
-  # into YNNPACK subgraphs); "individual_dot" hands YNNPACK each dot alone.
+  # into YNNPACK subgraphs); "individual_dot" hands YNNPACK each dot alone. Every
+  # shipped model keeps the default (benchmarks/RESULTS.md, "XLA:CPU fusion").
   cpu_fusion: str | None = None
 
   @property

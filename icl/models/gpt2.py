@@ -164,5 +164,4 @@ def build(cfg: GPT2Config, task, rngs: nnx.Rngs) -> GPT2:
 
 
 ENTRY = base.ModelEntry(config=GPT2Config, build=build,
-                        merged_weights=transformer.merged_weights,
-                        cpu_fusion="individual_dot")
+                        merged_weights=transformer.merged_weights)

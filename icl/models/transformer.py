@@ -369,5 +369,4 @@ def build(cfg: TransformerConfig, task, rngs: nnx.Rngs) -> Transformer:
 
 
 ENTRY = base.ModelEntry(config=TransformerConfig, build=build, merged_weights=merged_weights,
-                        readout_positions=True,
-                        cpu_fusion="individual_dot")
+                        readout_positions=True)

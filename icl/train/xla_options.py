@@ -1,14 +1,16 @@
 """XLA compiler options per model, for the training and evaluation programs.
 
 XLA:CPU hands dots, and by default the reductions next to them, to YNNPACK
-subgraphs (`--xla_cpu_experimental_ynn_fusion_type`, default dot + reduce). For
-the transformer family (`ModelEntry.cpu_fusion = "individual_dot"`) YNNPACK gets
-each dot alone and XLA's own loop fusions take the elementwise work and reductions
-around it: 6-27% more training steps/s of the shipped transformer configs on a
-2-core CPU. The one-layer regression model keeps XLA's default, which is level at
-one seed and 25-40% faster with vmapped seeds (benchmarks/RESULTS.md, "XLA:CPU
-fusion"). The options change how a program is compiled, not its mathematics
-(results agree to float rounding).
+subgraphs (`--xla_cpu_experimental_ynn_fusion_type`, default dot + reduce). A model
+entry with `ModelEntry.cpu_fusion = "individual_dot"` gets programs in which
+YNNPACK takes each dot alone and XLA's own loop fusions the elementwise work and
+reductions around it. Every shipped model keeps XLA's default: `individual_dot`
+made the transformer family's chunk 1.1-1.3x faster while a one-seed chunk was
+vmapped over its one model, and 0.88-0.97x as fast since a one-model program runs
+unbatched (`sharding.over_models`; also 0.92-0.96x with 4 vmapped seeds), and the
+regression model's vmapped seeds lose a quarter with it (benchmarks/RESULTS.md,
+"XLA:CPU fusion"). The options change how a program is compiled, not its
+mathematics (results agree to float rounding).
 
 On other backends, with the flag set in ``XLA_FLAGS`` (the user's value wins) or
 with ``ICL_XLA_CPU_OPTIONS=0``, no option is passed.

@@ -1,11 +1,15 @@
-"""Per-model XLA:CPU options (icl/train/xla_options.py): the transformer family's
-training and evaluation programs hand YNNPACK each dot alone, the regression model
-keeps XLA's default; a user's XLA_FLAGS value and ICL_XLA_CPU_OPTIONS=0 win."""
+"""Per-model XLA:CPU options (icl/train/xla_options.py): a model entry that asks for
+`individual_dot` gets training and evaluation programs that hand YNNPACK each dot
+alone, one that does not keeps XLA's default (every shipped model does); a user's
+XLA_FLAGS value and ICL_XLA_CPU_OPTIONS=0 win."""
+
+import dataclasses
 
 import jax
 import pytest
 
 from configs import mqar, regression
+from icl import models
 from icl.train import core, xla_options
 
 pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU options")
@@ -29,9 +33,18 @@ def test_options_by_model_and_switches(monkeypatch):
   assert xla_options.compiler_options("individual_dot") == {}
 
 
+def test_every_shipped_model_keeps_xlas_default():
+  assert {name: e.cpu_fusion for name, e in models.MODELS.items() if e.cpu_fusion} == {}
+
+
 @pytest.mark.parametrize("config, dots_alone", [(mqar.get_config("tiny"), True),
                                                 (regression.get_config("tiny"), False)])
-def test_training_and_evaluation_programs_get_the_models_options(config, dots_alone):
+def test_training_and_evaluation_programs_get_the_models_options(config, dots_alone,
+                                                                  monkeypatch):
+  if dots_alone:  # a model entry that asks for the dots alone (the transformer here)
+    entry = models.MODELS["transformer"]
+    monkeypatch.setitem(models.MODELS, "transformer",
+                        dataclasses.replace(entry, cpu_fusion="individual_dot"))
   exp = core.Experiment.from_config(config)
   assert (exp.spec.model_entry.cpu_fusion == "individual_dot") == dots_alone
   init_keys, data_keys = core.seed_keys(exp.spec)

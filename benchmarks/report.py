@@ -495,11 +495,13 @@ ANALYSIS = """\
   matmul is 64 wide, below the width where the CPU's matmul kernels reach the 1024^2
   peak.
 - MQAR with the full read-out (the 2x target): the step's model count is 2.01 GFLOP
-  (the V = 512 read-out at all 64 positions is most of it), so Zoology's own step on
-  both cores already runs at ~40% of this CPU's matmul peak, and 2x Zoology would
-  need ~80% of the peak at d = 64 widths. The loss-position read-out computes the
-  same loss and gradients with 0.88 GFLOP; it is the default, and reached 2.6-3.5x
-  Zoology in the earlier runs and 2.88x in this one.
+  (the V = 512 read-out at all 64 positions is most of it). In this run icl's step
+  (70.3 steps/s in the peers table) does 141 GFLOP/s, 41% of the measured matmul
+  peak, and Zoology's on both cores 24%; 2x Zoology would take 48% of the peak with
+  matmuls 64 wide (the earlier runs' analysis said Zoology ran at ~40% of the peak
+  and 2x would need ~80%: a slip, 24% and 48% in those runs too). The loss-position
+  read-out computes the same loss and gradients with 0.88 GFLOP; it is the default,
+  and reached 2.6-3.5x Zoology in the earlier runs and 3.21x in this one.
 - Bigram-backcopy peers: PyTorch eager is ahead of icl's step on backcopy and level
   with or behind it on the instability configs (the peers table; the balance moves
   between runs on this VM, as torch's two-thread speed does). On one fixed batch
@@ -509,24 +511,28 @@ ANALYSIS = """\
   step samples its batch (the backcopy sampler's noise is now drawn before its scan
   over positions: 26 -> 5 ms of the step). Torch on both cores collapses on a busy
   machine (OpenMP threads spinning), as Zoology's does.
-- Whole process (the 20k-step run): on a warm compilation cache ~2.5-2.8 s pass
+- Whole process (the 20k-step run): on a warm compilation cache 1.8-2.8 s pass
   before the first metrics line: starting Python and importing jax, flax and orbax
   (~1.2 s; ml_dtypes 0.7.0 would add 0.4-0.7 s, hence its cap in pyproject.toml),
-  initialising the models (0.15 s), tracing and lowering the run's training program
-  (~0.45 s: the persistent cache skips XLA's compile, not JAX's tracing) and loading
-  it from the cache (~0.15 s), and the first chunk. The memory check reads the traces
-  the loop then reuses, and the evaluation program is compiled while the first chunk
-  runs. Then 8 evaluations (20k prompts each, ~25 ms), 8 checkpoints (a host copy,
-  then written in the background; ~50 ms of pipeline drain each with the
-  evaluation) and a 0.05 s exit (`os._exit` once the files are closed): about 3.3 s
-  of overhead in all. The loop's own speed drifted by 39% within this section's two
-  minutes (1,399 to 1,947 steps/s), so both sides are best cases (the faster of two
-  runs against the fastest blocks); against the loop's speed of the issue's CPU
-  (1,400-1,540 steps/s: 13-14 s) the same 3.3 s is within its 3.5 s. Against this
-  run's fastest loop (10.3 s) the ratio is 1.32x: not met.
-- The full run's own time (the header's section times): 583 s, under the 10-minute
-  target (698 s in the previous run, on a slower VM and with 6 fusion cases). The
+  initialising the models, tracing and lowering the run's training program (one
+  model: no vmap, a quarter of the vmapped trace) and loading it from the cache, and
+  the first chunk. The memory check reads the traces the loop then reuses, and the
+  evaluation program is compiled while the first chunk runs. Then 8 evaluations
+  (20k prompts each, ~25 ms), 8 checkpoints (a host copy, then written in the
+  background; ~50 ms of pipeline drain each with the evaluation) and a 0.05 s exit
+  (`os._exit` once the files are closed). Both sides are best cases (the faster of
+  two runs against the loop's fastest blocks), and still the ratio follows the VM:
+  the previous full run at the same regression code measured 10.2 s against a
+  7.3 s loop (2,748 steps/s; 3.0 s of overhead, first metrics line at 1.8 s: 1.41x),
+  this one 15.1 s against 9.4 s (5.7 s of overhead, first metrics line at 2.8 s:
+  1.60x), on a VM that had slowed between its sections (the one-model table's
+  regression row runs at half the default-path table's speed). The fixed part
+  (Python, imports, traces, evaluations, checkpoint writes) does not shrink with
+  the loop, which the unbatched one-model program made 1.1-1.2x faster: the 1.25x
+  target is not met on this CPU.
+- The full run's own time (the header's section times): 587 s, under the 10-minute
+  target (456 s in the previous run on a faster VM; 583 and 698 s before that). The
   heaviest sections are the whole-process section (its reference PyTorch run alone
-  takes 55-90 s), the token models' peers, the LLC's tiny transformer and the
+  takes 40-90 s), the token models' peers, the LLC's tiny transformer and the
   models, GPT-2 and fusion sections, which compile one program per case.
 """

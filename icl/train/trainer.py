@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from typing import NamedTuple
 
@@ -93,9 +94,9 @@ def prepare_workdir(workdir: str, spec: config_lib.Spec) -> None:
   """Creates the work dir and checks it is writable (fails now, not at first save)."""
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, ".write_test")
-    with open(probe, "w") as f:
-      f.write("ok")
+    # A file of this process's own (the processes of a multi-host run all check).
+    fd, probe = tempfile.mkstemp(prefix=".write_test.", dir=workdir)
+    os.close(fd)
     os.remove(probe)
   except OSError as e:
     raise config_lib.ConfigError(

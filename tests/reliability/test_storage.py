@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from configs import regression
 from icl import workdir as workdir_lib
 from icl.train import train_and_evaluate
 from tests.conftest import run_cli
@@ -74,6 +75,21 @@ def test_unwritable_workdir_fails_at_start(tmp_path):
   lines = [l for l in proc.stderr.splitlines() if l.strip() and "WARNING" not in l]
   assert len(lines) == 1 and "is not writable" in lines[0], proc.stderr
   assert "step" not in proc.stderr  # no training happened
+
+
+def test_the_write_check_leaves_other_processes_files_alone(tmp_path):
+  """Every process of a multi-host run checks the work dir; one's check file is
+  never another's (a shared name let one process remove it under the other)."""
+  from icl import config_lib
+  from icl.train import trainer
+  wd = tmp_path / "run"
+  wd.mkdir()
+  held = wd / ".write_test"  # as another process's check would hold it
+  held.write_text("ok")
+  spec = config_lib.resolve(regression.get_config("tiny"))
+  trainer.prepare_workdir(str(wd), spec)
+  assert held.read_text() == "ok"
+  assert sorted(p.name for p in wd.iterdir()) == [".write_test"]  # its own file is gone
 
 
 def test_a_reader_retries_when_a_step_vanishes_while_it_lists(tmp_path, monkeypatch):

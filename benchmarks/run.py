@@ -1,6 +1,6 @@
 """Every speed claim of icl, measured side by side in one process.
 
-  python -m benchmarks.run                    # full run (10-12 min on a 2-core CPU)
+  python -m benchmarks.run                    # full run (8-13 min on a 2-core CPU)
   python -m benchmarks.run --quick            # tiny mode (tests/benchmarks)
   python -m benchmarks.run --sections=icl,seeds --out=/tmp/bench
 

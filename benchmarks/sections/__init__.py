@@ -21,9 +21,8 @@ from benchmarks.sections.registry import (SECTIONS, Section, Settings, is_error,
 
 # The run order: baselines reuse the icl cases, flops reads the icl rows.
 ORDER = ("icl", "baselines", "seeds", "sampler", "probes", "models", "fusion", "one_model",
-         "flops",
-         "token_peers", "transformer_backward", "ttfs", "cold_start", "whole_process", "llc",
-         "gpt2")
+         "flops", "token_peers", "transformer_backward", "ttfs", "cold_start",
+         "whole_process", "llc", "gpt2")
 assert set(ORDER) == set(SECTIONS), (ORDER, list(SECTIONS))
 
 __all__ = ["ORDER", "SECTIONS", "Section", "Settings", "is_error", "register",

@@ -25,24 +25,41 @@ from configs import regression
 from icl.train import core, sharding, xla_options
 
 BLOCK_SECONDS = 0.3  # each block is cut to about this long
-LISTS = ("individual_dot", "xla_default")
 TOKEN_CONFIGS = ("mqar", "instability")  # the others: models table; a compile pair each
 
 
-class CompiledChunk:
-  """One config's training chunk compiled with the YNNPACK fusion list `fusion`."""
+# The compiler options of each list (XLA's default: no option, this process's
+# XLA_FLAGS, as a user's run has them).
+FUSION_OPTIONS = {"individual_dot": {xla_options.YNN_FUSION:
+                                     xla_options.FUSION_LISTS["individual_dot"]},
+                  "xla_default": {}}
 
-  def __init__(self, config, steps: int, fusion: str):
+
+class CompiledChunk:
+  """One config's training chunk, traced and compiled ahead of time: `fn` jitted
+  (default: core.train_chunk's own jit, called without probes) with
+  `compiler_options` (default: the model's, `xla_options.compiler_options`).
+  `trace_s`: the seconds of its trace."""
+
+  def __init__(self, config, steps: int, compiler_options: dict | None = None,
+               fn=None):
     self.exp = core.Experiment.from_config(config)
     init_keys, self.data_keys = sharding.put_models(core.seed_keys(config), self.exp.spec)
     self.states = core.init_states(self.exp, init_keys)
-    lowered = core.train_chunk.default.lower(self.exp, self.states, self.data_keys, steps)
-    # XLA's default: no option (this process's XLA_FLAGS, as a user's run has them).
-    self.compiled = lowered.compile(compiler_options={} if fusion == "xla_default" else {
-        xla_options.YNN_FUSION: xla_options.FUSION_LISTS[fusion]})
+    jitted = (core.train_chunk.default if fn is None else
+              jax.jit(fn, static_argnums=(0, 3), donate_argnums=(1,)))
+    t0 = time.perf_counter()
+    traced = jitted.trace(self.exp, self.states, self.data_keys, steps)
+    self.trace_s = time.perf_counter() - t0
+    if compiler_options is None:
+      compiler_options = xla_options.compiler_options(self.exp.spec.model_entry.cpu_fusion)
+    self.compiled = traced.lower().compile(compiler_options=compiler_options)
     self.steps = steps
-    # YNNPACK subgraphs in the executable: shows which list it was built with.
-    self.ynn_fusions = self.compiled.as_text().count('"kind":"__ynn_fusion"')
+
+  @property
+  def ynn_fusions(self) -> int:
+    """YNNPACK subgraphs in the executable: shows which list it was built with."""
+    return self.compiled.as_text().count('"kind":"__ynn_fusion"')
 
   def block(self) -> None:
     self.states, metrics = self.compiled(self.states, self.data_keys)
@@ -63,7 +80,7 @@ def block_steps(name: str, config, seeds: int, quick: bool, results: dict) -> in
   """Steps of about BLOCK_SECONDS (from an earlier section's steps/s, else timed)."""
   rate = _rate(name, seeds, results)
   if rate is None:
-    probe = CompiledChunk(config, 4, "xla_default")
+    probe = CompiledChunk(config, 4, FUSION_OPTIONS["xla_default"])
     probe.block()
     t0 = time.perf_counter()
     probe.block()
@@ -87,14 +104,14 @@ def fusion(s: Settings, results: dict) -> dict:
   rows = []
   for (name, seeds), config in cases(s.quick).items():
     steps = block_steps(name, config, seeds, s.quick, results)
-    chunks = {f: CompiledChunk(config, steps, f) for f in LISTS}
+    chunks = {f: CompiledChunk(config, steps, options) for f, options in FUSION_OPTIONS.items()}
     for chunk in chunks.values():
       chunk.block()  # the first run of an executable
     best = harness.interleaved({f: c.block for f, c in chunks.items()}, s.repeats)
     entry = chunks["xla_default"].exp.spec.model_entry
     rows.append({"config": name, "seeds": seeds, "steps": steps,
                  "icl_uses": entry.cpu_fusion or "xla_default",
-                 **{f"{f}_steps_per_s": steps / best[f] for f in LISTS},
+                 **{f"{f}_steps_per_s": steps / best[f] for f in FUSION_OPTIONS},
                  "speedup": best["xla_default"] / best["individual_dot"],
                  "ynn_fusions": {f: c.ynn_fusions for f, c in chunks.items()}})
   return {"status": "measured", "rows": rows}

@@ -6,21 +6,19 @@ Both programs compute the same steps (to float rounding); the unbatched one has 
 size-1 batch dimension in its jaxpr, so JAX traces it in a fraction of the time (a
 part of every start-up), and XLA:CPU builds it differently. Cases: the default
 regression config and MQAR (tiny mode: the tiny regression config); the trace
-seconds are one trace of each.
+seconds are one trace of each (both with the model's XLA:CPU options).
 """
 
 from __future__ import annotations
 
-import time
-
 import jax
 
 from benchmarks import harness
-from benchmarks.sections.fusion import block_steps
+from benchmarks.sections.fusion import CompiledChunk, block_steps
 from benchmarks.sections.registry import Settings, register
 from benchmarks.sections.training import token_model_configs
 from configs import regression
-from icl.train import core, sharding, xla_options
+from icl.train import sharding
 
 VARIANTS = ("alone", "vmapped")
 
@@ -30,28 +28,6 @@ def _vmapped_chunk(exp, states, data_keys, num_steps):
   states, metrics = jax.vmap(
       lambda s, k: exp.train_chunk(s, k, num_steps, 0, None))(states, data_keys)
   return sharding.constrain_models(states, exp.spec), metrics
-
-
-class Chunk:
-  """One config's training chunk (one model), traced and compiled as `variant`
-  with the model's XLA:CPU options."""
-
-  def __init__(self, config, steps: int, variant: str):
-    self.exp = core.Experiment.from_config(config)
-    assert self.exp.spec.num_models == 1, "the section compares one-model programs"
-    init_keys, self.data_keys = sharding.put_models(core.seed_keys(config), self.exp.spec)
-    self.states = core.init_states(self.exp, init_keys)
-    fn = core.train_chunk.__wrapped__ if variant == "alone" else _vmapped_chunk
-    jitted = jax.jit(fn, static_argnums=(0, 3), donate_argnums=(1,))
-    t0 = time.perf_counter()
-    traced = jitted.trace(self.exp, self.states, self.data_keys, steps)
-    self.trace_s = time.perf_counter() - t0
-    options = xla_options.compiler_options(self.exp.spec.model_entry.cpu_fusion)
-    self.compiled = traced.lower().compile(compiler_options=options)
-
-  def block(self) -> None:
-    self.states, metrics = self.compiled(self.states, self.data_keys)
-    jax.block_until_ready(metrics)
 
 
 def cases(quick: bool) -> dict:
@@ -65,7 +41,9 @@ def one_model(s: Settings, results: dict) -> dict:
   rows = []
   for name, config in cases(s.quick).items():
     steps = block_steps(name, config, 1, s.quick, results)
-    chunks = {v: Chunk(config, steps, v) for v in VARIANTS}
+    assert config.train.num_seeds == 1, "the section compares one-model programs"
+    chunks = {"alone": CompiledChunk(config, steps),  # what core.train_chunk runs
+              "vmapped": CompiledChunk(config, steps, fn=_vmapped_chunk)}
     for chunk in chunks.values():
       chunk.block()  # the first run of an executable
     best = harness.interleaved({v: c.block for v, c in chunks.items()}, s.repeats)

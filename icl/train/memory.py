@@ -32,8 +32,8 @@ from icl.train import sharding
 
 # Config fields whose values name an array's dimensions in the error message.
 SIZE_FIELDS = ("train.batch_size", "eval.batch_size", "probes.num_prompts",
-               "task.context_len", "task.seq_len", "task.vocab_size", "task.dim", "task.num_bits", "model.d_model",
-               "model.num_heads", "train.num_seeds")
+               "task.context_len", "task.seq_len", "task.vocab_size", "task.dim",
+               "task.num_bits", "model.d_model", "model.num_heads", "train.num_seeds")
 
 
 class OutOfMemory(config_lib.ConfigError):
@@ -129,13 +129,13 @@ def check_state(exp, spec: config_lib.Spec) -> None:
   if free is None:
     return
   state = jax.eval_shape(exp.init_state, jax.random.key(0))
-  models = spec.num_models  # CPU devices share the host's memory: every model counts
-  per_device = models if _shared_memory() else -(-models // sharding.shard_count(models))
+  m = spec.num_models  # CPU devices share the host's memory: every model counts
+  per_device = m if _shared_memory() else -(-m // sharding.shard_count(m))
   size, shape, dtype = max(
       ((math.prod(x.shape) * np.dtype(x.dtype).itemsize, tuple(x.shape), str(x.dtype))
        for x in jax.tree.leaves(state)), default=(0, (), ""))
-  models = f" x {per_device} models" if per_device > 1 else ""
-  _refuse_if_over(spec, "training state", size * per_device, shape, dtype, free, models)
+  _refuse_if_over(spec, "training state", size * per_device, shape, dtype, free,
+                  f" x {per_device} models" if per_device > 1 else "")
 
 
 def check_programs(spec: config_lib.Spec, programs: dict) -> None:
@@ -145,11 +145,9 @@ def check_programs(spec: config_lib.Spec, programs: dict) -> None:
   free = available_bytes()
   if free is None:
     return
-  # The devices a program is spread over: its models', or with one model its
-  # training batch's (sharding.py); the need per device is at least size / shards.
+  # The need per device is at least size / (devices the program is split over);
   # CPU devices share the host's memory: there the whole array counts.
-  shards = 1 if _shared_memory() else sharding.shard_count(
-      spec.num_models if spec.num_models > 1 else spec.train.batch_size)
+  shards = 1 if _shared_memory() else sharding.spread(spec)
   for what, jaxpr in programs.items():
     size, shape, dtype = largest_in(jaxpr)
     split = f" split over {shards} devices" if shards > 1 else ""

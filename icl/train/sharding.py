@@ -52,15 +52,21 @@ def model_sharding(spec) -> NamedSharding | None:
   if m == 1:
     batch = batch_sharding(spec)
     return None if batch is None else NamedSharding(batch.mesh, P())
-  n = shard_count(m)
+  n = spread(spec)
   return None if n <= 1 else NamedSharding(mesh(n), P(AXIS))
+
+
+def spread(spec) -> int:
+  """Devices one program is split over: its models' (M > 1), else its training
+  batch's (the layouts of the module docstring)."""
+  return shard_count(spec.num_models if spec.num_models > 1 else spec.train.batch_size)
 
 
 def batch_sharding(spec) -> NamedSharding | None:
   """Sharding of a training batch's leading axis when the program has one model."""
   if spec.num_models != 1:
     return None
-  n = shard_count(spec.train.batch_size)
+  n = spread(spec)
   return None if n <= 1 else NamedSharding(mesh(n), P(AXIS))
 
 

@@ -197,8 +197,9 @@ def check_memory(exp: core.Experiment, states, data_keys,
 def prepare_evaluation(exp: core.Experiment, states) -> None:
   """Lowers and compiles (or loads from the persistent cache) the evaluation program
   for `states` (arrays still computing are fine: only their shapes and shardings are
-  read; the trace is `check_memory`'s), so that the first evaluation runs at once. Called while the first chunk
-  computes, it overlaps that chunk instead of stalling the first evaluation step."""
+  read; the trace is `check_memory`'s), so that the first evaluation runs at once.
+  Called while the first chunk computes, it overlaps that chunk instead of stalling
+  the first evaluation step."""
   core.evaluate.lower(*_evaluation_args(exp, states)).compile()
 
 

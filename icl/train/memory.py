@@ -5,7 +5,8 @@ the training and evaluation programs, per device. Two checks, both before anythi
 large is allocated or compiled:
 
 - `check_state`, before the models are initialised: the largest leaf of one model's
-  training state (from ``jax.eval_shape``), times the models each device holds;
+  training state (from the traced init the trainer then compiles), times the models
+  each device holds;
 - `check_programs`, on the traced programs the trainer is about to compile (the
   first chunk of steps, sampling included, and the evaluation; jit reuses those
   traces, so the check costs a walk over their equations): each program's largest
@@ -122,20 +123,40 @@ def _shared_memory() -> bool:
   return jax.devices()[0].platform == "cpu"
 
 
-def check_state(exp, spec: config_lib.Spec) -> None:
+def _bytes(x) -> int:
+  try:
+    return math.prod(x.shape) * np.dtype(x.dtype).itemsize
+  except TypeError:  # PRNG key arrays
+    return 0
+
+
+def check_state(exp, spec: config_lib.Spec, states=None) -> None:
   """Raises OutOfMemory when the models' training states cannot fit (their largest
-  leaf, per device): before anything is initialised."""
+  leaf, per device): before anything is initialised. `states`: the shapes of every
+  model's state ([M, ...] leaves: the traced init's `out_info`, which the trainer
+  then compiles), else one model's state is traced here."""
   free = available_bytes()
   if free is None:
     return
-  state = jax.eval_shape(exp.init_state, jax.random.key(0))
-  m = spec.num_models  # CPU devices share the host's memory: every model counts
+  m = spec.num_models
+  if states is None:
+    one = jax.eval_shape(exp.init_state, jax.random.key(0))
+  else:  # one model's leaves: drop the model axis
+    one = [jax.ShapeDtypeStruct(x.shape[1:], x.dtype) for x in jax.tree.leaves(states)]
+  # CPU devices share the host's memory: every model counts
   per_device = m if _shared_memory() else -(-m // sharding.shard_count(m))
-  size, shape, dtype = max(
-      ((math.prod(x.shape) * np.dtype(x.dtype).itemsize, tuple(x.shape), str(x.dtype))
-       for x in jax.tree.leaves(state)), default=(0, (), ""))
+  size, shape, dtype = max(((_bytes(x), tuple(x.shape), str(x.dtype))
+                            for x in jax.tree.leaves(one)), default=(0, (), ""))
   _refuse_if_over(spec, "training state", size * per_device, shape, dtype, free,
                   f" x {per_device} models" if per_device > 1 else "")
+
+
+def room_for_copy(tree, margin: int = 8) -> bool:
+  """Whether `margin` more copies of `tree`'s arrays fit in the free memory (the
+  trainer then copies a state to checkpoint instead of waiting for it)."""
+  free = available_bytes()
+  need = sum(x.nbytes for x in jax.tree.leaves(tree))
+  return free is not None and margin * need <= free
 
 
 def check_programs(spec: config_lib.Spec, programs: dict) -> None:

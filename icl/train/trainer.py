@@ -19,9 +19,10 @@ import os
 import sys
 import tempfile
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
@@ -245,9 +246,9 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
                         stop: faults.StopSignals) -> dict:
   exp = core.Experiment.from_config(spec)
   train = spec.train
-  memory.check_state(exp, spec)  # before anything is initialised
-
   init_keys, data_keys = sharding.put_models(core.seed_keys(spec), spec)
+  # Checked before anything is initialised, on the trace the init then compiles.
+  memory.check_state(exp, spec, core.init_states.trace(exp, init_keys).out_info)
   states = core.init_states(exp, init_keys)
   recorder = recorder_lib.Recorder(exp.probe_context(), spec, workdir)
   check_memory(exp, states, data_keys, recorder)  # before the big programs compile
@@ -282,12 +283,25 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
 
 
 class _Chunk(NamedTuple):
-  """A dispatched chunk of steps (start, start + n]; its arrays may still be computing."""
+  """A dispatched chunk of steps (start, start + n]; its arrays may still be computing.
+
+  A chunk that ends on an evaluation or checkpoint step and was not finished before
+  the next dispatch carries what its end needs: its evaluation, dispatched before
+  the next chunk took the state, and a device copy of the state to save."""
   start: int
   n: int
   probe_args: dict
   metrics: dict
   params_ok: jax.Array  # [M] finite parameters after the chunk
+  evaluation: dict | None = None  # core.evaluate of the state after the chunk
+  to_save: Any = None  # a copy of that state, for its checkpoint
+
+
+@jax.jit
+def _copy_states(states):
+  """A copy of the training state in new device buffers (the next chunk donates the
+  state's own)."""
+  return jax.tree.map(jnp.copy, states)
 
 
 def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
@@ -297,13 +311,19 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
 
   Pipelined: the next chunk is dispatched before the host reads the previous one
   (its checks, probe records, metrics line), so the device does not wait on the
-  host. A chunk whose end needs the state itself (an evaluation, a checkpoint, the
-  last step, a stop signal) is finished before anything more is dispatched, so
-  every checkpoint holds a state whose chunk passed the checks.
+  host. A chunk ending on an evaluation or checkpoint step keeps the pipeline
+  going too: its evaluation is dispatched before the next chunk (which donates the
+  state), and a checkpoint's state is copied on device first (`overlap_saves`:
+  when a second copy fits in memory many times over; otherwise that chunk is
+  finished before the next dispatch). The checks of a chunk always pass before its
+  state is saved, so every checkpoint holds a state whose chunk passed them. The
+  last chunk, and one after a stop signal, is finished before anything more is
+  dispatched.
   """
   spec, train = exp.spec, exp.spec.train
   recorder.start(start, states)
   step, final, scale, pending = start, {}, None, None
+  overlap_saves = memory.room_for_copy(states)
 
   def is_eval_step(end: int) -> bool:
     return end % train.eval_every == 0 or end == train.num_steps
@@ -322,8 +342,9 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
                                      chunk.metrics, end_states)
     record = train_record(end, losses, chunk.metrics, spec.sweep)
     extra = ""
-    if end_states is not None and is_eval_step(end):
-      final = evaluate_states(exp, end_states)
+    if chunk.evaluation is not None or (end_states is not None and is_eval_step(end)):
+      final = (jax.tree.map(sharding.to_host, chunk.evaluation)
+               if chunk.evaluation is not None else evaluate_states(exp, end_states))
       for name, values in final.items():
         record.update(spec.sweep.summarize(f"eval_{name}", values))
       extra = f"  eval {record['eval_loss']:.4f}"
@@ -333,8 +354,10 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
     if writer:  # process 0 writes for all hosts
       writer.write(probe_records + [record])
     progress.update(end, record["train_loss"], extra)
-    if end_states is not None and (checkpoint_lib.is_checkpoint_step(end, train)
-                                   or stop.received):
+    if chunk.to_save is not None:
+      ckpt.save(end, chunk.to_save, {"num_seeds": train.num_seeds})
+    elif end_states is not None and (checkpoint_lib.is_checkpoint_step(end, train)
+                                     or stop.received):
       ckpt.save(end, end_states, {"num_seeds": train.num_seeds})
 
   while step < train.num_steps and not stop.received:
@@ -345,10 +368,19 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
     if step == start:
       prepare_evaluation(exp, states)
     step += n
+    finish_now = needs_states(step) or stop.received
+    if finish_now and step < train.num_steps and not stop.received:
+      saving = checkpoint_lib.is_checkpoint_step(step, train)
+      if overlap_saves or not saving:  # the next chunk need not wait for this end
+        chunk = chunk._replace(
+            evaluation=(core.evaluate(*_evaluation_args(exp, states))
+                        if is_eval_step(step) else None),
+            to_save=_copy_states(states) if saving else None)
+        finish_now = False
     if pending is not None:  # the previous chunk, read while this one runs
       finish(pending)
     pending = chunk
-    if needs_states(step) or stop.received:
+    if finish_now:
       finish(pending, states)
       pending = None
   if pending is not None:  # a stop signal arrived after the last dispatch

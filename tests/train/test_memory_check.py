@@ -94,3 +94,34 @@ def test_the_loop_reuses_the_traces_the_memory_check_made(tmp_path, monkeypatch)
   c.train.update(dict(num_steps=20, log_every=10, eval_every=20, ckpt_every=20))
   train_and_evaluate(c, str(tmp_path / "run"))
   assert len(traces) == 1
+
+
+def test_the_state_check_reads_the_init_trace_the_run_compiles(tmp_path, monkeypatch):
+  """The state check takes its shapes from the traced init (one trace of the model's
+  constructor per run, not one for the check and one for the init), and finds the
+  same largest leaf as tracing one model's state."""
+  spec = _spec(3)
+  exp = core.Experiment.from_config(spec)
+  init_keys, _ = sharding.put_models(core.seed_keys(spec), spec)
+  traced = core.init_states.trace(exp, init_keys).out_info
+  largest = max(math.prod(x.shape) * np.dtype(x.dtype).itemsize
+                for x in jax.tree.leaves(jax.eval_shape(exp.init_state, jax.random.key(0))))
+  monkeypatch.setattr(memory, "available_bytes", lambda: 3 * largest)
+  memory.check_state(exp, spec, traced)
+  monkeypatch.setattr(memory, "available_bytes", lambda: 3 * largest - 1)
+  with pytest.raises(memory.OutOfMemory, match=r"x 3 models"):
+    memory.check_state(exp, spec, traced)
+  monkeypatch.undo()
+
+  traces = []
+  original = core.Experiment.init_state
+
+  def counting(self, *args, **kwargs):
+    traces.append(1)
+    return original(self, *args, **kwargs)
+
+  monkeypatch.setattr(core.Experiment, "init_state", counting)
+  c = get_config("tiny")
+  c.train.update(dict(num_steps=10, log_every=10, eval_every=10, ckpt_every=10))
+  train_and_evaluate(c, str(tmp_path / "run"))
+  assert len(traces) == 1

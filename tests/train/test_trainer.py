@@ -140,3 +140,45 @@ def test_a_model_field_newer_than_the_workdir_reads_as_its_default(tmp_path):
   config.model.short_conv = 2
   with pytest.raises(config_lib.ConfigError, match="model.short_conv: 0 -> 2"):
     trainer.check_resumable(wd, config)
+
+
+def _lines(workdir):
+  return [{k: v for k, v in r.items() if k != "wall_time"}
+          for r in workdir_lib.read_metrics(workdir)]
+
+
+def test_evaluations_and_saves_overlapping_the_next_chunk_change_nothing(
+    tmp_path, monkeypatch):
+  """At a step with an evaluation and a checkpoint, the next chunk is dispatched
+  before the end is read: the evaluation goes first (it reads the state the next
+  chunk donates) and the checkpoint saves a device copy. Every metrics line and
+  saved state equals the run that waits for each end (no copy), and the evaluation
+  of the saved state reproduces the logged eval loss: the overlapped reads saw the
+  state of their own step, not the next chunk's."""
+  from icl.train import memory, trainer
+  copies = []
+  original = trainer._copy_states
+  monkeypatch.setattr(trainer, "_copy_states",
+                      lambda s: copies.append(1) or original(s))
+  c = tiny(num_steps=200, eval_every=50, ckpt_every=50, keep_ckpts=4)
+  runs = {}
+  for overlap in (True, False):
+    monkeypatch.setattr(memory, "room_for_copy", lambda tree, overlap=overlap: overlap)
+    wd = str(tmp_path / f"overlap_{overlap}")
+    train_and_evaluate(c, wd)
+    runs[overlap] = wd
+  assert len(copies) == 3  # steps 50, 100, 150 (the last step waits for its end)
+  assert _lines(runs[True]) == _lines(runs[False])
+  ckpts = {o: checkpoint.Checkpointer(wd, read_only=True) for o, wd in runs.items()}
+  assert ckpts[True].steps() == ckpts[False].steps() == [50, 100, 150, 200]
+  spec = config_lib.resolve(c, check_devices=False)
+  exp = core.Experiment.from_config(spec)
+  template = core.init_states(exp, core.seed_keys(spec)[0])
+  logged = {r["step"]: r["eval_loss"] for r in _lines(runs[True]) if "eval_loss" in r}
+  for step in (50, 100, 150):
+    saved = {o: ckpt.restore(template, step)[1] for o, ckpt in ckpts.items()}
+    for a, b in zip(jax.tree.leaves(saved[True]), jax.tree.leaves(saved[False])):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(np.asarray(saved[True]["step"])[0]) == step
+    again = trainer.evaluate_states(exp, saved[True])["loss"]
+    assert float(np.mean(again)) == pytest.approx(logged[step], rel=1e-6)

@@ -152,11 +152,6 @@ def _attention_extremes(workdir: str, num_prompts: int = 64) -> dict:
   return out
 
 
-def _mean_se(values) -> tuple[float, float]:
-  v = np.asarray(values, np.float64)
-  return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
-
-
 def _trained_extremes(variant: str, path) -> dict:
   _train(_instability(variant), path)
   return _attention_extremes(str(path))
@@ -169,23 +164,27 @@ def plain_run(tmp_path_factory):
 
 
 def _assert_fix_bounds_the_logits(plain: dict, fix: dict):
-  """Sizes, over NUM_SEEDS seeds (prompts fixed, so only the seed error counts;
-  T_SEEDS seed standard errors of margin). Measured seeds 0, 1, 2 in pytest:
+  """Sizes, seed by seed over NUM_SEEDS seeds (prompts fixed). Measured seeds 0, 1, 2
+  in pytest on the AMD EPYC machine / on the Intel Xeon one:
 
-    plain:  max logit 167 / 134 / 211, smallest head entropy 0.15 / 0.16 / 0.10
-    qk-norm:          7.8 / 9.5 / 14.5,                       1.48 / 1.33 / 0.48
-    σReparam:         8.5 / 18.3 / 41.5,                      1.77 / 1.37 / 0.91
+    plain:  max logit 167 / 134 / 211  | 161 / 128 / 231,
+            smallest head entropy 0.15 / 0.16 / 0.10  | 0.11 / 0.16 / 0.10
+    qk-norm:          7.8 / 9.5 / 14.5 | 7.5 / 9.7 / 15.7,  1.48 / 1.33 / 0.48 | 1.50 / 1.39 / 0.37
+    σReparam:         8.5 / 18.3 / 41.5 | 8.5 / 17.9 / 40.1, 1.77 / 1.37 / 0.91 | 1.77 / 1.38 / 0.93
 
-  The plain run's max logit is above 50 (lower limit 75; a fresh-init head on
-  unit-scale inputs has ~3) and its attention collapses, smallest entropy below 0.3
-  nats (upper limit 0.23; uniform over the 32 keys of the last query: ln 32 = 3.5).
-  A fix is compared seed by seed with the plain run of the same seed and data: in
-  every seed its max logit is below 1/3 of the plain one and its smallest entropy
-  above 1.25x the plain one."""
-  plain_logit, plain_logit_se = _mean_se(plain["max_logit"])
-  plain_ent, plain_ent_se = _mean_se(plain["min_entropy"])
-  assert plain_logit - T_SEEDS * plain_logit_se > 50.0, (plain, fix)
-  assert plain_ent + T_SEEDS * plain_ent_se < 0.3, (plain, fix)
+  At lr 3e-2 training is chaotic: the two CPUs' float rounding (their XLA:CPU
+  code differs) gives seeds that differ by 10-20%, and the plain max logit spreads
+  over 1.8x between seeds, so over 3 seeds the mean minus 4.3 (t, 2 df) seed
+  standard errors fell to 43 on one machine while every seed was above 128. The
+  assertions are therefore per seed, like the ratios below: in every seed the
+  plain run's max logit is above 50 (a fresh-init head on unit-scale inputs has
+  ~3) and its attention collapses, smallest entropy below 0.3 nats (uniform over
+  the 32 keys of the last query: ln 32 = 3.5); a run without the growth fails in
+  every seed. A fix is compared seed by seed with the plain run of the same seed
+  and data: in every seed its max logit is below 1/3 of the plain one and its
+  smallest entropy above 1.25x the plain one."""
+  assert min(plain["max_logit"]) > 50.0, (plain, fix)
+  assert max(plain["min_entropy"]) < 0.3, (plain, fix)
   # Seed by seed (same seed, same data): the ratios spread over an order of magnitude
   # between seeds (σReparam 0.05-0.22 after the transformer's custom-gradient kernels
   # changed the float order), so a mean +- t se over 3 seeds says less than the

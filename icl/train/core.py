@@ -194,29 +194,53 @@ class Experiment:
     `step` reaches tasks whose distribution follows a curriculum; the task's
     `eval_sample_kwargs` (e.g. in-context parity's split='all') are passed too.
     """
+    sample, keys = self._eval_sampler(key, num_prompts, batch_size, context_len, step)
+    per_chunk = jax.lax.map(lambda k: self._eval_metrics(params, sample(k)), keys)
+    return _eval_means(per_chunk, keys.shape[0] * min(batch_size, num_prompts))
+
+  def eval_prompts(self, key: jax.Array, num_prompts: int, batch_size: int,
+                   context_len: int | None = None, step: jax.Array | None = None):
+    """The prompts `eval_loss` draws, all at once: every leaf [chunks, batch_size,
+    ...] (`eval_on` of them is `eval_loss`)."""
+    sample, keys = self._eval_sampler(key, num_prompts, batch_size, context_len, step)
+    return jax.lax.map(sample, keys)
+
+  def eval_on(self, params: PyTree, prompts) -> dict:
+    """`eval_loss` on prompts drawn by `eval_prompts`."""
+    per_chunk = jax.lax.map(lambda b: self._eval_metrics(params, b), prompts)
+    chunks, batch_size = jax.tree.leaves(prompts)[0].shape[:2]
+    return _eval_means(per_chunk, chunks * batch_size)
+
+  def _eval_sampler(self, key, num_prompts, batch_size, context_len, step):
+    """(key -> one chunk's batch, the chunks' keys [chunks])."""
     batch_size = min(batch_size, num_prompts)
     num_chunks = -(-num_prompts // batch_size)
     kwargs = dict(self.task.eval_sample_kwargs)
     if context_len is not None:
       kwargs["context_len"] = context_len
 
-    def chunk(key):
-      batch = self.task.sample(key, batch_size, step=step, **kwargs)
-      pred = self.apply(params, batch)
-      out = {"loss": self.task.loss(pred, batch)}
-      err = self.task.per_prompt_error(pred, batch)
-      if err is not None:  # per-prompt errors -> second moment for the stderr
-        out["loss_sq"] = jnp.mean(jnp.square(err))
-      out.update(self.task.metrics(pred, batch))
-      return out
+    def sample(k):
+      return self.task.sample(k, batch_size, step=step, **kwargs)
+    return sample, jax.random.split(key, num_chunks)
 
-    per_chunk = jax.lax.map(chunk, jax.random.split(key, num_chunks))
-    means = jax.tree.map(jnp.mean, per_chunk)
-    n = num_chunks * batch_size
-    if "loss_sq" in means:
-      var = jnp.maximum(means.pop("loss_sq") - jnp.square(means["loss"]), 0.0)
-      means["loss_stderr"] = jnp.sqrt(var / n)
-    return means
+  def _eval_metrics(self, params: PyTree, batch) -> dict:
+    pred = self.apply(params, batch)
+    out = {"loss": self.task.loss(pred, batch)}
+    err = self.task.per_prompt_error(pred, batch)
+    if err is not None:  # per-prompt errors -> second moment for the stderr
+      out["loss_sq"] = jnp.mean(jnp.square(err))
+    out.update(self.task.metrics(pred, batch))
+    return out
+
+
+def _eval_means(per_chunk: dict, n: int) -> dict:
+  """Means over the chunks of `_eval_metrics` (n prompts in all); the loss's
+  standard error from its second moment when there is one."""
+  means = jax.tree.map(jnp.mean, per_chunk)
+  if "loss_sq" in means:
+    var = jnp.maximum(means.pop("loss_sq") - jnp.square(means["loss"]), 0.0)
+    means["loss_stderr"] = jnp.sqrt(var / n)
+  return means
 
 
 # --- many seeds, jitted --------------------------------------------------------
@@ -263,8 +287,23 @@ def evaluate(exp: Experiment, params: PyTree, key: jax.Array, num_prompts: int,
       p, key, num_prompts, batch_size, context_len, step), params, hparams)
 
 
+def eval_prompts(exp: Experiment, key: jax.Array, num_prompts: int, batch_size: int,
+                 context_len: int | None = None, step: jax.Array | None = None):
+  """`evaluate`'s prompts, drawn once for every model (`Experiment.eval_prompts`;
+  without an in-program sweep, whose points may set the task)."""
+  return sharding.constrain_shared(
+      exp.eval_prompts(key, num_prompts, batch_size, context_len, step), exp.spec)
+
+
+def evaluate_on(exp: Experiment, params: PyTree, prompts) -> dict:
+  """`evaluate` on prompts from `eval_prompts`: metrics [M]."""
+  return sharding.over_models(lambda p: exp.eval_on(p, prompts), params)
+
+
 # Jitted with the model's XLA:CPU options (xla_options.py): the training and the
 # evaluation programs are where the time goes.
 train_chunk = xla_options.PerModelJit(train_chunk, static_argnums=(0, 3, 4),
                                       donate_argnums=(1,))
 evaluate = xla_options.PerModelJit(evaluate, static_argnums=(0, 3, 4, 5))
+eval_prompts = xla_options.PerModelJit(eval_prompts, static_argnums=(0, 2, 3, 4))
+evaluate_on = xla_options.PerModelJit(evaluate_on, static_argnums=(0,))

@@ -123,7 +123,8 @@ def _shared_memory() -> bool:
   return jax.devices()[0].platform == "cpu"
 
 
-def _bytes(x) -> int:
+def nbytes(x) -> int:
+  """Bytes of an array or a ShapeDtypeStruct (0 for PRNG keys)."""
   try:
     return math.prod(x.shape) * np.dtype(x.dtype).itemsize
   except TypeError:  # PRNG key arrays
@@ -145,7 +146,7 @@ def check_state(exp, spec: config_lib.Spec, states=None) -> None:
     one = [jax.ShapeDtypeStruct(x.shape[1:], x.dtype) for x in jax.tree.leaves(states)]
   # CPU devices share the host's memory: every model counts
   per_device = m if _shared_memory() else -(-m // sharding.shard_count(m))
-  size, shape, dtype = max(((_bytes(x), tuple(x.shape), str(x.dtype))
+  size, shape, dtype = max(((nbytes(x), tuple(x.shape), str(x.dtype))
                             for x in jax.tree.leaves(one)), default=(0, (), ""))
   _refuse_if_over(spec, "training state", size * per_device, shape, dtype, free,
                   f" x {per_device} models" if per_device > 1 else "")
@@ -155,7 +156,7 @@ def room_for_copy(tree, margin: int = 8) -> bool:
   """Whether `margin` more copies of `tree`'s arrays fit in the free memory (the
   trainer then copies a state to checkpoint instead of waiting for it)."""
   free = available_bytes()
-  need = sum(x.nbytes for x in jax.tree.leaves(tree))
+  need = sum(nbytes(x) for x in jax.tree.leaves(tree))  # arrays or shapes
   return free is not None and margin * need <= free
 
 

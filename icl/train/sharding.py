@@ -100,6 +100,18 @@ def constrain_batch(batch: Any, spec) -> Any:
   return _constrain(batch, batch_sharding(spec))
 
 
+def shared_sharding(spec) -> NamedSharding | None:
+  """Sharding of arrays every model reads (the evaluation prompts): replicated over
+  the program's devices (None: one device)."""
+  n = spread(spec)
+  return None if n <= 1 else NamedSharding(mesh(n), P())
+
+
+def constrain_shared(tree: Any, spec) -> Any:
+  """Inside jit: every leaf laid out by `shared_sharding`."""
+  return _constrain(tree, shared_sharding(spec))
+
+
 def put_models(tree: Any, spec) -> Any:
   """Outside jit: place arrays with a leading model axis (keys, restored states)."""
   sharding = model_sharding(spec)

@@ -180,8 +180,97 @@ def evaluate_states(exp: core.Experiment, states) -> dict:
   return jax.tree.map(sharding.to_host, core.evaluate(*_evaluation_args(exp, states)))
 
 
+def _input_used(jaxpr, index: int) -> bool:
+  """Whether input `index` of a jaxpr reaches any equation or output (through the
+  bodies of nested jit calls; any other use counts)."""
+  var = jaxpr.invars[index]
+  if any(var is v for v in jaxpr.outvars):
+    return True
+  for eqn in jaxpr.eqns:
+    uses = [i for i, v in enumerate(eqn.invars) if v is var]
+    inner = eqn.params.get("jaxpr") if eqn.primitive.name in ("pjit", "jit") else None
+    if uses and not (inner is not None and
+                     not any(_input_used(inner.jaxpr, i) for i in uses)):
+      return True
+  return False
+
+
+# The most memory the kept evaluation prompts may take (20 MB in the default run).
+KEPT_PROMPTS_MAX_BYTES = 256 * 2**20
+
+
+class Evaluator:
+  """The run's evaluation at the training context length, on the same prompts at
+  every evaluation (`eval_key`).
+
+  Where the prompts depend on neither the step (no curriculum reaches the
+  evaluation's draw: read off the traced draw) nor the model (no in-program sweep,
+  whose points may set the task), take at most KEPT_PROMPTS_MAX_BYTES and 8 more
+  copies of them fit in the free memory, they are drawn once and kept on device, and each evaluation is the models'
+  forward on them (`core.evaluate_on`): the draw was two thirds of the default
+  run's evaluation. Otherwise every evaluation draws them again (`core.evaluate`).
+  Both give the same numbers (tests/train/test_trainer.py).
+  """
+
+  def __init__(self, exp: core.Experiment, states):
+    self.exp, self.prompts, self._draw = exp, None, None
+    spec = exp.spec
+    # The draw does not read it; an array of its own (the loop donates the states).
+    self._step = states["step"][0]
+    if states.get("hparams") is None:
+      draw = core.eval_prompts.pick(exp).trace(
+          exp, eval_key(spec), spec.eval.num_prompts, spec.eval.batch_size, None,
+          self._step)
+      size = sum(memory.nbytes(x) for x in jax.tree.leaves(draw.out_info))
+      if (not _input_used(draw.jaxpr.jaxpr, 1) and size <= KEPT_PROMPTS_MAX_BYTES
+          and memory.room_for_copy(draw.out_info)):
+        self._draw = draw
+
+  @property
+  def keeps_prompts(self) -> bool:
+    return self._draw is not None
+
+  def traces(self, states) -> dict:
+    """{what: jaxpr} of the evaluation's programs for `states`, for the memory check
+    (the calls reuse these traces)."""
+    exp = self.exp
+    if self._draw is None:
+      return {"evaluation chunk": core.evaluate.pick(exp).trace(
+          *_evaluation_args(exp, states)).jaxpr}
+    layout = sharding.shared_sharding(exp.spec)  # the draw's, so the call reuses this
+    prompts = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=layout),
+                           self._draw.out_info)
+    forward = core.evaluate_on.pick(exp).trace(exp, states["params"], prompts)
+    return {"evaluation prompts": self._draw.jaxpr, "evaluation chunk": forward.jaxpr}
+
+  def prepare(self, states) -> None:
+    """Compiles (or loads from the persistent cache) the evaluation for `states`
+    (arrays still computing are fine: only their shapes and shardings are read) and
+    dispatches the draw of kept prompts, so that the first evaluation runs at once.
+    Called while the first chunk computes, it overlaps that chunk instead of stalling
+    the first evaluation step."""
+    exp = self.exp
+    if self._draw is None:
+      core.evaluate.lower(*_evaluation_args(exp, states)).compile()
+      return
+    self.prompts = self._draw.lower().compile()(eval_key(exp.spec), self._step)
+    core.evaluate_on.lower(exp, states["params"], self.prompts).compile()
+
+  def dispatch(self, states) -> dict:
+    """The metrics [M] of every model, still computing."""
+    if self._draw is None:
+      return core.evaluate(*_evaluation_args(self.exp, states))
+    if self.prompts is None:
+      self.prepare(states)
+    return core.evaluate_on(self.exp, states["params"], self.prompts)
+
+  def __call__(self, states) -> dict:
+    """eval_loss (+ task metrics) of every model, on the host."""
+    return jax.tree.map(sharding.to_host, self.dispatch(states))
+
+
 def check_memory(exp: core.Experiment, states, data_keys,
-                 recorder: recorder_lib.Recorder) -> None:
+                 recorder: recorder_lib.Recorder, evaluator: Evaluator) -> None:
   """`memory.check_programs` on the traces of the run's first chunk and of its
   evaluation, before either compiles. The loop's calls reuse these traces (jit
   caches them by signature), so the check costs no second trace; a resumed run
@@ -190,18 +279,8 @@ def check_memory(exp: core.Experiment, states, data_keys,
   n = min(train.log_every, train.num_steps)
   chunk = core.train_chunk.pick(exp).trace(exp, states, data_keys, n,
                                            **recorder.chunk_args(0, n))
-  evaluation = core.evaluate.pick(exp).trace(*_evaluation_args(exp, states))
   memory.check_programs(exp.spec, {"training chunk": chunk.jaxpr,
-                                   "evaluation chunk": evaluation.jaxpr})
-
-
-def prepare_evaluation(exp: core.Experiment, states) -> None:
-  """Lowers and compiles (or loads from the persistent cache) the evaluation program
-  for `states` (arrays still computing are fine: only their shapes and shardings are
-  read; the trace is `check_memory`'s), so that the first evaluation runs at once.
-  Called while the first chunk computes, it overlaps that chunk instead of stalling
-  the first evaluation step."""
-  core.evaluate.lower(*_evaluation_args(exp, states)).compile()
+                                   **evaluator.traces(states)})
 
 
 def train_record(step: int, losses: np.ndarray, metrics: dict,
@@ -251,7 +330,8 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
   memory.check_state(exp, spec, core.init_states.trace(exp, init_keys).out_info)
   states = core.init_states(exp, init_keys)
   recorder = recorder_lib.Recorder(exp.probe_context(), spec, workdir)
-  check_memory(exp, states, data_keys, recorder)  # before the big programs compile
+  evaluator = Evaluator(exp, states)
+  check_memory(exp, states, data_keys, recorder, evaluator)  # before big compiles
   ckpt = checkpoint_lib.Checkpointer(workdir, keep=train.keep_ckpts)
   start = 0
   if ckpt.latest_step() is not None:
@@ -268,7 +348,7 @@ def _train_and_evaluate(spec: config_lib.Spec, workdir: str,
   progress = Progress(start, train.num_steps)
   try:
     step, final = _loop(exp, states, data_keys, start, ckpt, writer, progress, stop,
-                        recorder)
+                        recorder, evaluator)
   finally:  # also on Diverged / Preempted: queued events and the save in flight land
     if writer:
       writer.close()
@@ -305,7 +385,8 @@ def _copy_states(states):
 
 
 def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
-          progress: Progress, stop: faults.StopSignals, recorder: recorder_lib.Recorder):
+          progress: Progress, stop: faults.StopSignals, recorder: recorder_lib.Recorder,
+          evaluator: Evaluator):
   """The chunks from `start` to train.num_steps; returns (step, final eval metrics).
   Raises Preempted after a stop signal (checkpointed) and Diverged.
 
@@ -344,7 +425,7 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
     extra = ""
     if chunk.evaluation is not None or (end_states is not None and is_eval_step(end)):
       final = (jax.tree.map(sharding.to_host, chunk.evaluation)
-               if chunk.evaluation is not None else evaluate_states(exp, end_states))
+               if chunk.evaluation is not None else evaluator(end_states))
       for name, values in final.items():
         record.update(spec.sweep.summarize(f"eval_{name}", values))
       extra = f"  eval {record['eval_loss']:.4f}"
@@ -366,15 +447,14 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
     states, metrics = core.train_chunk(exp, states, data_keys, n, **probe_args)
     chunk = _Chunk(step, n, probe_args, metrics, faults.finite_per_seed(states["params"]))
     if step == start:
-      prepare_evaluation(exp, states)
+      evaluator.prepare(states)
     step += n
     finish_now = needs_states(step) or stop.received
     if finish_now and step < train.num_steps and not stop.received:
       saving = checkpoint_lib.is_checkpoint_step(step, train)
       if overlap_saves or not saving:  # the next chunk need not wait for this end
         chunk = chunk._replace(
-            evaluation=(core.evaluate(*_evaluation_args(exp, states))
-                        if is_eval_step(step) else None),
+            evaluation=evaluator.dispatch(states) if is_eval_step(step) else None,
             to_save=_copy_states(states) if saving else None)
         finish_now = False
     if pending is not None:  # the previous chunk, read while this one runs
@@ -391,5 +471,5 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
         f"{stop.received} at step {step}/{train.num_steps}: saved a checkpoint in "
         f"{ckpt.directory}; rerun the same command to resume")
   if not final:
-    final = evaluate_states(exp, states)
+    final = evaluator(states)
   return step, final

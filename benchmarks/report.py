@@ -495,44 +495,48 @@ ANALYSIS = """\
   matmul is 64 wide, below the width where the CPU's matmul kernels reach the 1024^2
   peak.
 - MQAR with the full read-out (the 2x target): the step's model count is 2.01 GFLOP
-  (the V = 512 read-out at all 64 positions is most of it). In this run icl's step
-  (70.3 steps/s in the peers table) does 141 GFLOP/s, 41% of the measured matmul
-  peak, and Zoology's on both cores 24%; 2x Zoology would take 48% of the peak with
-  matmuls 64 wide (the earlier runs' analysis said Zoology ran at ~40% of the peak
-  and 2x would need ~80%: a slip, 24% and 48% in those runs too). The loss-position
-  read-out computes the same loss and gradients with 0.88 GFLOP; it is the default,
-  and reached 2.6-3.5x Zoology in the earlier runs and 3.21x in this one.
-- Bigram-backcopy peers: PyTorch eager is ahead of icl's step on backcopy and level
-  with or behind it on the instability configs (the peers table; the balance moves
-  between runs on this VM, as torch's two-thread speed does). On one fixed batch
-  the forwards are level, but XLA:CPU's backward of the T = 256 attention costs
-  about 4x its forward where ATen's costs 2x (the "Transformer" table's bwd / fwd);
-  torch's loop also draws no data (its batches are pre-drawn, untimed) where icl's
-  step samples its batch (the backcopy sampler's noise is now drawn before its scan
-  over positions: 26 -> 5 ms of the step). Torch on both cores collapses on a busy
-  machine (OpenMP threads spinning), as Zoology's does.
+  (the V = 512 read-out at all 64 positions is most of it). This run is on an Intel
+  Xeon (Sapphire Rapids), where PyTorch's oneDNN kernels are relatively faster than
+  on the AMD EPYC of the earlier runs: icl's full read-out step (41.1 steps/s in the
+  transformer table) does 83 GFLOP/s, 30% of the measured matmul peak (273 GFLOP/s),
+  and Zoology's on both cores 26% (35.8 steps/s); 2x Zoology would take 53% of the
+  peak with matmuls 64 wide. On the AMD EPYC the same code ran at 41% against
+  Zoology's 24% (1.70x). The loss-position read-out computes the same loss and
+  gradients with 0.88 GFLOP; it is the default, and reached 2.47x Zoology here
+  (2.6-3.5x on the AMD EPYC).
+- Bigram-backcopy peers: PyTorch eager is ahead of icl's step on backcopy (0.53x
+  here) and level with or ahead of it on the instability configs (0.86-0.89x here;
+  the balance moves between machines and runs, as torch's two-thread speed does).
+  On one fixed batch the forwards are level, but XLA:CPU's backward of the T = 256
+  attention costs 2.9x its forward here (4.1x on the AMD EPYC) where ATen's costs
+  2x (the "Transformer" table's bwd / fwd); torch's loop also draws no data (its
+  batches are pre-drawn, untimed) where icl's step samples its batch (the backcopy
+  sampler's noise is drawn before its scan over positions: 26 -> 5 ms of the step).
+  Torch on both cores collapses on a busy machine (OpenMP threads spinning), as
+  Zoology's does.
 - Whole process (the 20k-step run): on a warm compilation cache 1.8-2.8 s pass
   before the first metrics line: starting Python and importing jax, flax and orbax
   (~1.2 s; ml_dtypes 0.7.0 would add 0.4-0.7 s, hence its cap in pyproject.toml),
   initialising the models, tracing and lowering the run's training program (one
   model: no vmap, a quarter of the vmapped trace) and loading it from the cache, and
-  the first chunk. The memory check reads the traces the loop then reuses, and the
-  evaluation program is compiled while the first chunk runs. Then 8 evaluations
-  (20k prompts each, ~25 ms), 8 checkpoints (a host copy, then written in the
-  background; ~50 ms of pipeline drain each with the evaluation) and a 0.05 s exit
-  (`os._exit` once the files are closed). Both sides are best cases (the faster of
-  two runs against the loop's fastest blocks), and still the ratio follows the VM:
-  the previous full run at the same regression code measured 10.2 s against a
-  7.3 s loop (2,748 steps/s; 3.0 s of overhead, first metrics line at 1.8 s: 1.41x),
-  this one 15.1 s against 9.4 s (5.7 s of overhead, first metrics line at 2.8 s:
-  1.60x), on a VM that had slowed between its sections (the one-model table's
-  regression row runs at half the default-path table's speed). The fixed part
-  (Python, imports, traces, evaluations, checkpoint writes) does not shrink with
-  the loop, which the unbatched one-model program made 1.1-1.2x faster: the 1.25x
-  target is not met on this CPU.
-- The full run's own time (the header's section times): 587 s, under the 10-minute
-  target (456 s in the previous run on a faster VM; 583 and 698 s before that). The
-  heaviest sections are the whole-process section (its reference PyTorch run alone
-  takes 40-90 s), the token models' peers, the LLC's tiny transformer and the
-  models, GPT-2 and fusion sections, which compile one program per case.
+  the first chunk. The memory check reads the traces the loop then reuses (the
+  init's too), and the evaluation program is compiled while the first chunk runs.
+  Then 8 evaluations and 8 checkpoints, which no longer stall the pipeline: an
+  evaluation is dispatched before the next chunk, on prompts drawn once and kept on
+  device (the draw was two thirds of it), and a checkpoint saves a device copy of
+  the state while the next chunk runs; XLA:CPU runs the evaluation and the chunk one
+  after the other, so each still costs its forward, and orbax's background write
+  (~35 ms of CPU) slows the chunk beside it. Then a 0.05 s exit (`os._exit` once
+  the files are closed). Both sides are best cases (the faster of two runs against
+  the loop's fastest blocks). Here:
+  17.1 s against a 13.7 s loop (1,463 steps/s), 3.5 s of overhead, 1.25x to two
+  decimals and just above the target (1.253); on the AMD EPYC the previous code
+  measured 1.41x and 1.60x at 7.3 and 9.4 s of loop (3.0 and 5.7 s of overhead). The
+  fixed part (Python, imports, traces, evaluations, checkpoint writes) does not
+  shrink with the loop, so the ratio is higher on a faster machine.
+- The full run's own time (the header's section times): 572 s, under the 10-minute
+  target (456-698 s in earlier runs). The heaviest sections are the whole-process
+  section (its reference PyTorch run alone takes 40-90 s), the token models' peers,
+  the LLC's tiny transformer and the models, GPT-2 and fusion sections, which
+  compile one program per case.
 """

@@ -190,11 +190,9 @@ def test_uniform_head_loss_changes_are_the_edited_models_losses():
   assert not np.allclose(ablated["loss_edited"], r["loss_edited"])
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "icl/probes/interventions.py handles only one_layer's layout (out [H, N, D]); the "
-    "transformer's heads share Linear kernels ({'kernel': [H*d_h, D]}), so ablating a "
-    "transformer head fails with AttributeError on the kernel dict"))
 def test_ablating_a_transformer_head_zeroes_its_rows_of_the_output_projection():
+  """head_loss_changes on ('blocks', 0, 'attn'): per head, the loss of the model with
+  that head's d_h rows of W_o zeroed by hand, on the same prompts."""
   config = mqar.get_config("tiny")
   config.model.num_heads = 2
   exp = core.Experiment.from_config(config)
@@ -209,3 +207,53 @@ def test_ablating_a_transformer_head_zeroes_its_rows_of_the_output_projection():
     zeroed = jax.tree.map(lambda a: a, params)
     zeroed["blocks"][0]["attn"]["out"]["kernel"] = kern.at[h * dh:(h + 1) * dh].set(0.0)
     assert float(r["loss_edited"][h]) == pytest.approx(float(loss(zeroed)), rel=1e-5)
+  base = float(loss(params))
+  assert r["loss"] == pytest.approx(base, rel=1e-5)
+  assert min(abs(float(e) - base) for e in r["loss_edited"]) > 1e-6 * base
+
+
+def _transformer(**model):
+  config = mqar.get_config("tiny")
+  config.model.num_heads = 2
+  config.model.update(model)
+  exp = core.Experiment.from_config(config)
+  return config, exp, jax.jit(exp.init_params)(jax.random.key(0))
+
+
+def test_uniform_on_a_transformer_head_makes_its_causal_attention_uniform():
+  """Q_h = 0 in layer 0: head h's weights are 1 / (q + 1) over the q + 1 visible
+  keys of query q; the other head's weights and the other layer's inputs before it
+  are untouched; with RoPE too (a rotated zero is zero)."""
+  for positions in ("learned", "rotary"):
+    config, exp, params = _transformer(positions=positions)
+    path = ("blocks", 0, "attn")
+    q = params["blocks"][0]["attn"]["query"]["kernel"]
+    params["blocks"][0]["attn"]["query"]["kernel"] = q * 8.0  # far from uniform
+    batch = exp.task.sample(jax.random.key(2), 4)
+    apply = jax.jit(lambda p: exp.apply(p, batch, AttnWeights)[1])
+    before = apply(params)
+    edited = interventions.uniform_attention(params, 1, path, num_heads=2)
+    after = apply(edited)
+    w0 = [np.asarray(v) for v in jax.tree.leaves(before)]
+    w1 = [np.asarray(v) for v in jax.tree.leaves(after)]
+    layer0_before, layer0_after = w0[0], w1[0]  # [B, H, T, T], layer 0 first
+    t = layer0_after.shape[-1]
+    expected = np.tril(np.ones((t, t))) / np.arange(1, t + 1)[:, None]
+    assert np.abs(layer0_before[:, 1] - expected).max() > 0.1, positions
+    np.testing.assert_allclose(layer0_after[:, 1], np.broadcast_to(expected,
+                               layer0_after[:, 1].shape), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(layer0_after[:, 0], layer0_before[:, 0])
+
+
+@pytest.mark.parametrize("model, kind, match", [
+    ({"qk_norm": True}, "uniform", "qk-norm"),
+    ({"sigma_reparam": True}, "ablate", "σReparam"),
+    ({"sigma_reparam": True}, "uniform", "σReparam"),
+    ({"attention": "linear"}, "uniform", "softmax attention"),
+])
+def test_transformer_interventions_that_would_not_isolate_a_head_are_refused(
+    model, kind, match):
+  _, exp, params = _transformer(**model)
+  with pytest.raises(ValueError, match=match):
+    interventions.head_loss_changes(exp, params, jax.random.key(1), kind, 64,
+                                    layer_path=("blocks", 0, "attn"))

@@ -18,7 +18,8 @@ and zeroing its query columns makes its scores 0 (uniform softmax attention; RoP
 a short convolution and a softcap keep 0 at 0). Refused, with the reason: either
 edit under σReparam (W is divided by its spectral norm, which the edit changes for
 every head), 'uniform' with qk-norm (LayerNorm of a zero query is its bias, not 0)
-or with a non-softmax attention (zero scores are not uniform weights there).
+and, in `head_loss_changes` (which reads the config), 'uniform' with a non-softmax
+attention (zero scores are not uniform weights there).
 Dummy heads (diag ratio <= 0.7) should change the loss by almost nothing.
 """
 

@@ -41,7 +41,8 @@ def summarize_seeds(name: str, values) -> dict[str, Any]:
   values = np.asarray(values, dtype=np.float64).reshape(-1)
   if values.size == 1:
     return {name: float(values[0])}
-  se = float(values.std(ddof=1) / math.sqrt(values.size))
+  with np.errstate(invalid="ignore"):  # a non-finite seed: se is NaN, no warning
+    se = float(values.std(ddof=1) / math.sqrt(values.size))
   return {name: float(values.mean()), f"{name}/se": se,
           f"{name}/seeds": [float(v) for v in values]}
 

@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -141,13 +142,21 @@ def _model_name(spec: config_lib.Spec, m: int) -> str:
   return f"{seed} of {labels[m // spec.train.num_seeds]}" if labels else seed
 
 
+def _row_nanmeans(x: np.ndarray) -> np.ndarray:
+  """np.nanmean over axis 1, NaN for a row with no number (a chunk whose steps
+  train.skip_nonfinite all dropped) and no RuntimeWarning for it."""
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    return np.nanmean(x, axis=1)
+
+
 def loss_scale(spec: config_lib.Spec, losses: np.ndarray) -> np.ndarray:
   """Per model [M], the loss a run diverges against: the task's trivial loss, or,
   for a task without one, the first chunk's loss."""
   trivial = spec.task.trivial_loss()
   if trivial:
     return np.full(losses.shape[0], float(trivial))
-  return np.abs(np.nanmean(losses, axis=1))
+  return np.abs(_row_nanmeans(losses))
 
 
 def check_size(spec: config_lib.Spec, losses: np.ndarray, scale: np.ndarray,
@@ -157,7 +166,7 @@ def check_size(spec: config_lib.Spec, losses: np.ndarray, scale: np.ndarray,
   factor = spec.train.divergence_factor
   if not factor:
     return
-  chunk = np.nanmean(losses, axis=1)  # [M]
+  chunk = _row_nanmeans(losses)  # [M]
   bad = np.flatnonzero(chunk > factor * scale)
   if bad.size:
     m = int(bad[0])
@@ -294,7 +303,7 @@ def train_record(step: int, losses: np.ndarray, metrics: dict,
     record["skipped_steps"] = int(sharding.to_host(metrics["skipped"]).sum())
   record.update(axis.summarize("lr", sharding.to_host(metrics["lr"])[:, -1]))
   for name in DIAGNOSTICS:
-    record.update(axis.summarize(name, np.nanmean(sharding.to_host(metrics[name]), axis=1)))
+    record.update(axis.summarize(name, _row_nanmeans(sharding.to_host(metrics[name]))))
   return record
 
 

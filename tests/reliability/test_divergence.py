@@ -6,6 +6,7 @@ import re
 
 import jax
 import numpy as np
+import pytest
 
 from icl import workdir as workdir_lib
 from icl.train import checkpoint, faults, train_and_evaluate
@@ -41,6 +42,7 @@ def test_divergence_stops_before_saving_and_keeps_the_last_finite_checkpoint(tmp
   assert not os.path.exists(os.path.join(wd, "DONE"))
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no warning per skipped chunk
 def test_skip_nonfinite_drops_the_bad_steps(tmp_path):
   wd = str(tmp_path / "run")
   c = small(optimizer="sgd", lr=10.0, num_steps=20, eval_every=20, ckpt_every=20,

@@ -181,6 +181,7 @@ def test_each_shipped_config_trains_50_steps(name, tmp_path):
   assert os.path.exists(os.path.join(tmp_path, name, workdir_lib.DONE))
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no warning per skipped chunk
 def test_with_skip_nonfinite_an_exploding_point_is_frozen_not_averaged(tmp_path):
   """lr 1e8 explodes at its first steps: with train.skip_nonfinite those steps are
   dropped (its params stay finite, at their last good values), the run finishes,

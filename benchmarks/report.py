@@ -491,9 +491,16 @@ ANALYSIS = """\
   read-out (the MQAR default) the last block and the read-out run on the K scored
   rows only. A one-seed run's chunk runs unbatched (the "One model without vmap"
   table), with XLA's default YNNPACK fusions (the "XLA:CPU fusion" table). What is
-  left bounds the small configs' FLOP/s: at d = 64 every
-  matmul is 64 wide, below the width where the CPU's matmul kernels reach the 1024^2
-  peak.
+  left bounds the small configs' FLOP/s: at d = 64 every matmul is 64 wide, and
+  XLA:CPU's dots reach the 1024^2 peak only for some of those shapes. Measured on
+  this machine the same day (`python -m benchmarks.matmul_shapes --config=<name>`,
+  each dot jitted alone; projection / read-out / attention scores / weight
+  gradient, % of the 1024^2 peak): mqar 68 / 89 / 35 / 25 (38 with the left
+  operand stored transposed), instability 43 / 56 / 35 / 29, backcopy 77 / 78 / 45 /
+  26. The backward is mostly the last two kinds (each kernel's gradient is a
+  [B*T, D]^T @ [B*T, D] reduction over the 4096-8192 rows), so the steps' 24-31%
+  of the peak sits between them; in a profile of the MQAR step YNNPACK's dot
+  fusions are 69% of the op time and the attention backward's layout copies 14%.
 - MQAR with the full read-out (the 2x target): the step's model count is 2.01 GFLOP
   (the V = 512 read-out at all 64 positions is most of it). This run is on an Intel
   Xeon (Sapphire Rapids), where PyTorch's oneDNN kernels are relatively faster than

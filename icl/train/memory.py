@@ -8,7 +8,8 @@ large is allocated or compiled:
   training state (from the traced init the trainer then compiles), times the models
   each device holds;
 - `check_programs`, on the traced programs the trainer is about to compile (the
-  first chunk of steps, sampling included, and the evaluation; jit reuses those
+  first chunk of steps, sampling included, and the evaluation: the draw of its
+  prompts and the forward on them when the trainer keeps them; jit reuses those
   traces, so the check costs a walk over their equations): each program's largest
   array, divided by the devices the program is spread over (its models', or a
   one-model program's batch's: a split array is at least that big on each device,
@@ -153,8 +154,9 @@ def check_state(exp, spec: config_lib.Spec, states=None) -> None:
 
 
 def room_for_copy(tree, margin: int = 8) -> bool:
-  """Whether `margin` more copies of `tree`'s arrays fit in the free memory (the
-  trainer then copies a state to checkpoint instead of waiting for it)."""
+  """Whether `margin` more copies of `tree`'s arrays (or shapes) fit in the free
+  memory: the trainer's rule for what it may hold beside the run (a device copy of
+  the state to checkpoint, the kept evaluation prompts)."""
   free = available_bytes()
   need = sum(nbytes(x) for x in jax.tree.leaves(tree))  # arrays or shapes
   return free is not None and margin * need <= free

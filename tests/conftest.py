@@ -34,6 +34,19 @@ def run_cli(*args: str, timeout: float = 600, env: dict | None = None,
   return proc
 
 
+def count_calls(monkeypatch, owner, name: str) -> list:
+  """Patches `owner.name` (a function or method) to record each call; returns the
+  list that grows by one entry per call (a trace counts as a call)."""
+  original = getattr(owner, name)
+  calls = []
+
+  def counting(*args, **kwargs):
+    calls.append(1)
+    return original(*args, **kwargs)
+  monkeypatch.setattr(owner, name, counting)
+  return calls
+
+
 @pytest.fixture
 def repo_root() -> str:
   return REPO

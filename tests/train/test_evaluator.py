@@ -9,6 +9,7 @@ import pytest
 from configs import mqar, parity, regression
 from icl import config_lib, workdir as workdir_lib
 from icl.train import core, sharding, train_and_evaluate, trainer
+from tests.conftest import count_calls
 
 
 def _setup(config):
@@ -62,20 +63,15 @@ def test_a_run_draws_its_evaluation_prompts_once(tmp_path, monkeypatch):
   """The default regression run: one trace of the draw, one of the forward on it,
   none of the evaluation that draws; each of the 3 evaluations matches a fresh
   draw on its checkpoint's state."""
-  counts = {"eval_prompts": 0, "eval_on": 0, "eval_loss": 0}
-  for name in counts:
-    original = getattr(core.Experiment, name)
-
-    def counting(self, *args, _name=name, _original=original, **kwargs):
-      counts[_name] += 1
-      return _original(self, *args, **kwargs)
-    monkeypatch.setattr(core.Experiment, name, counting)
+  calls = {name: count_calls(monkeypatch, core.Experiment, name)
+           for name in ("eval_prompts", "eval_on", "eval_loss")}
   c = regression.get_config("tiny")
   c.train.update(dict(num_steps=150, log_every=50, eval_every=50, ckpt_every=50,
                       keep_ckpts=3))
   wd = str(tmp_path / "run")
   train_and_evaluate(c, wd)
-  assert counts == {"eval_prompts": 1, "eval_on": 1, "eval_loss": 0}
+  assert {name: len(c) for name, c in calls.items()} == {
+      "eval_prompts": 1, "eval_on": 1, "eval_loss": 0}
   monkeypatch.undo()
   logged = {r["step"]: r["eval_loss"] for r in workdir_lib.read_metrics(wd)
             if "eval_loss" in r}

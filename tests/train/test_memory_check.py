@@ -11,6 +11,7 @@ import pytest
 from configs.regression import get_config
 from icl import config_lib
 from icl.train import core, memory, sharding, train_and_evaluate
+from tests.conftest import count_calls
 
 
 def test_largest_in_finds_arrays_inside_a_scan():
@@ -82,14 +83,7 @@ def test_the_loop_reuses_the_traces_the_memory_check_made(tmp_path, monkeypatch)
   first call runs (a second trace is the 0.2-0.3 s this reuse saves). Each run
   builds its own Experiment, a static argument hashed by identity, so no earlier
   test's trace can be reused here."""
-  traces = []
-  original = core.Experiment.train_chunk
-
-  def counting(self, *args, **kwargs):
-    traces.append(1)
-    return original(self, *args, **kwargs)
-
-  monkeypatch.setattr(core.Experiment, "train_chunk", counting)
+  traces = count_calls(monkeypatch, core.Experiment, "train_chunk")
   c = get_config("tiny")
   c.train.update(dict(num_steps=20, log_every=10, eval_every=20, ckpt_every=20))
   train_and_evaluate(c, str(tmp_path / "run"))
@@ -113,14 +107,7 @@ def test_the_state_check_reads_the_init_trace_the_run_compiles(tmp_path, monkeyp
     memory.check_state(exp, spec, traced)
   monkeypatch.undo()
 
-  traces = []
-  original = core.Experiment.init_state
-
-  def counting(self, *args, **kwargs):
-    traces.append(1)
-    return original(self, *args, **kwargs)
-
-  monkeypatch.setattr(core.Experiment, "init_state", counting)
+  traces = count_calls(monkeypatch, core.Experiment, "init_state")
   c = get_config("tiny")
   c.train.update(dict(num_steps=10, log_every=10, eval_every=10, ckpt_every=10))
   train_and_evaluate(c, str(tmp_path / "run"))

@@ -10,7 +10,7 @@ import pytest
 from configs.regression import get_config
 from icl import config_lib, evaluate, workdir as workdir_lib
 from icl.train import checkpoint, core, train_and_evaluate
-from tests.conftest import run_cli
+from tests.conftest import count_calls, run_cli
 
 
 def tiny(**train):
@@ -156,10 +156,7 @@ def test_evaluations_and_saves_overlapping_the_next_chunk_change_nothing(
   of the saved state reproduces the logged eval loss: the overlapped reads saw the
   state of their own step, not the next chunk's."""
   from icl.train import memory, trainer
-  copies = []
-  original = trainer._copy_states
-  monkeypatch.setattr(trainer, "_copy_states",
-                      lambda s: copies.append(1) or original(s))
+  copies = count_calls(monkeypatch, trainer, "_copy_states")
   c = tiny(num_steps=200, eval_every=50, ckpt_every=50, keep_ckpts=4)
   runs = {}
   for overlap in (True, False):

@@ -197,9 +197,10 @@ def _input_used(jaxpr, index: int) -> bool:
     return True
   for eqn in jaxpr.eqns:
     uses = [i for i, v in enumerate(eqn.invars) if v is var]
+    if not uses:
+      continue
     inner = eqn.params.get("jaxpr") if eqn.primitive.name in ("pjit", "jit") else None
-    if uses and not (inner is not None and
-                     not any(_input_used(inner.jaxpr, i) for i in uses)):
+    if inner is None or any(_input_used(inner.jaxpr, i) for i in uses):
       return True
   return False
 
@@ -215,10 +216,11 @@ class Evaluator:
   Where the prompts depend on neither the step (no curriculum reaches the
   evaluation's draw: read off the traced draw) nor the model (no in-program sweep,
   whose points may set the task), take at most KEPT_PROMPTS_MAX_BYTES and 8 more
-  copies of them fit in the free memory, they are drawn once and kept on device, and each evaluation is the models'
-  forward on them (`core.evaluate_on`): the draw was two thirds of the default
-  run's evaluation. Otherwise every evaluation draws them again (`core.evaluate`).
-  Both give the same numbers (tests/train/test_trainer.py).
+  copies of them fit in the free memory, they are drawn once and kept on device,
+  and each evaluation is the models' forward on them (`core.evaluate_on`): the
+  draw was two thirds of the default run's evaluation. Otherwise every evaluation
+  draws them again (`core.evaluate`). Both give the same numbers
+  (tests/train/test_evaluator.py).
   """
 
   def __init__(self, exp: core.Experiment, states):
@@ -404,7 +406,7 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
   host. A chunk ending on an evaluation or checkpoint step keeps the pipeline
   going too: its evaluation is dispatched before the next chunk (which donates the
   state), and a checkpoint's state is copied on device first (`overlap_saves`:
-  when a second copy fits in memory many times over; otherwise that chunk is
+  when 8 more copies of the state fit in the free memory; otherwise that chunk is
   finished before the next dispatch). The checks of a chunk always pass before its
   state is saved, so every checkpoint holds a state whose chunk passed them. The
   last chunk, and one after a stop signal, is finished before anything more is

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import queue
+import re
 import sys
 import threading
 from typing import Any, Iterable, Sequence
@@ -154,7 +155,10 @@ class TensorBoardWriter:
   """Every finite scalar of a record as a TensorBoard scalar at its step.
 
   A background thread writes the events, so the training loop never waits on the
-  event file; `close` writes every queued record. A failure there (an unwritable
+  event file; `close` writes every queued record. Each record is one event holding
+  all its scalars (one `add_scalar` event per scalar took ~10x the CPU: 0.65 s against
+  0.07 s for the 6,400 scalars of a default 20k-step run, time taken from the
+  training's two cores). A failure there (an unwritable
   directory) is logged, not raised: metrics.jsonl is the run's record, the events
   only mirror it.
   """
@@ -177,14 +181,16 @@ class TensorBoardWriter:
       while self._queue.get() is not None:
         pass
       return
+    from tensorboardX.proto.summary_pb2 import Summary  # imported with the writer
     while (records := self._queue.get()) is not None:
       for record in records:
-        step = int(record["step"])
-        for key, value in record.items():
-          if key in ("step", "wall_time") or isinstance(value, (list, dict, str, bool)):
-            continue
-          if value is not None and math.isfinite(float(value)):
-            writer.add_scalar(key, float(value), step)
+        values = [Summary.Value(tag=tensorboard_tag(key), simple_value=float(value))
+                  for key, value in record.items()
+                  if key not in ("step", "wall_time")
+                  and not isinstance(value, (list, dict, str, bool))
+                  and value is not None and math.isfinite(float(value))]
+        if values:
+          writer.file_writer.add_summary(Summary(value=values), int(record["step"]))
       writer.flush()
     writer.close()
 
@@ -196,6 +202,16 @@ class TensorBoardWriter:
     if self._thread.is_alive():
       self._queue.put(None)
       self._thread.join()
+
+
+_INVALID_TAG_CHARACTERS = re.compile(r"[^-/\w.]")
+
+
+def tensorboard_tag(key: str) -> str:
+  """A record field's TensorBoard tag: tensorboardX's `add_scalar` rule (every
+  character but letters, digits, _ - / . becomes _; no leading /), so "loss/lr=0.1"
+  shows as "loss/lr_0.1"."""
+  return _INVALID_TAG_CHARACTERS.sub("_", key).lstrip("/")
 
 
 def import_summary_writer():

@@ -42,19 +42,26 @@ def test_jsonl_writer_drops_lines_past_the_resume_step(tmp_path):
   assert [r["step"] for r in records.read_jsonl(path)] == [10, 20]
 
 
-def _scalars(logdir: str) -> dict[str, list[tuple[int, float]]]:
-  """Every scalar of the TFRecord event files in `logdir` (length, crc, data, crc)."""
+def _events(logdir: str) -> list:
+  """Every event of the TFRecord event files in `logdir` (length, crc, data, crc)."""
   from tensorboardX.proto import event_pb2
-  out: dict[str, list] = {}
+  out = []
   for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
     data = open(path, "rb").read()
     i = 0
     while i < len(data):
       (n,) = struct.unpack("<Q", data[i:i + 8])
-      event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
+      out.append(event_pb2.Event.FromString(data[i + 12:i + 12 + n]))
       i += 12 + n + 4
-      for v in event.summary.value:
-        out.setdefault(v.tag, []).append((event.step, v.simple_value))
+  return out
+
+
+def _scalars(logdir: str) -> dict[str, list[tuple[int, float]]]:
+  """Every scalar of the event files in `logdir`: tag -> [(step, value)]."""
+  out: dict[str, list] = {}
+  for event in _events(logdir):
+    for v in event.summary.value:
+      out.setdefault(v.tag, []).append((event.step, v.simple_value))
   return out
 
 
@@ -63,11 +70,15 @@ def test_tensorboard_mirrors_every_finite_scalar(tmp_path):
   w = records.Writer(str(tmp_path / "metrics.jsonl"), 0, str(tmp_path / "tb"))
   assert len(w.writers) == 2
   w.write([{"step": 10, "train_loss": 0.5, "train_loss/seeds": [0.4, 0.6],
-            "eval_loss": float("nan"), "wall_time": 1e9},
+            "eval_loss": float("nan"), "wall_time": 1e9, "loss/lr=0.1": 2.0},
            {"step": 20, "train_loss": 0.25, "probe/omega/h0": 0.125}])
   w.close()
   scalars = _scalars(str(tmp_path / "tb"))
-  assert scalars == {"train_loss": [(10, 0.5), (20, 0.25)], "probe/omega/h0": [(20, 0.125)]}
+  # Tags as tensorboardX's add_scalar cleans them ('=' -> '_').
+  assert scalars == {"train_loss": [(10, 0.5), (20, 0.25)], "probe/omega/h0": [(20, 0.125)],
+                     "loss/lr_0.1": [(10, 2.0)]}
+  # One event per record, holding all its scalars (not one event per scalar).
+  assert [len(e.summary.value) for e in _events(str(tmp_path / "tb")) if e.summary.value] == [2, 2]
 
 
 def test_tensorboard_writer_leaves_torch_unimported(tmp_path):

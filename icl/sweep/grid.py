@@ -144,11 +144,18 @@ def is_done(point: Point) -> bool:
 
 def run_point(config_dict: dict, workdir: str) -> dict:
   """Trains (or resumes) one point; the unit of work of every backend. Takes a
-  plain dict so that it pickles to a process pool or a Ray worker."""
-  from icl.train import trainer
+  plain dict so that it pickles to a process pool or a Ray worker.
+
+  The point's programs are dropped after it (`core.clear_programs`): one process
+  that trains many points (one after another, a pool worker, a Ray worker) would
+  otherwise keep every point's executables."""
+  from icl.train import core, trainer
   config = ml_collections.ConfigDict(config_dict)
   t0 = time.time()
-  result = trainer.train_and_evaluate(config, workdir)
+  try:
+    result = trainer.train_and_evaluate(config, workdir)
+  finally:
+    core.clear_programs()
   return {"eval_loss": float(result["loss"]), "seconds": time.time() - t0}
 
 

@@ -307,3 +307,15 @@ train_chunk = xla_options.PerModelJit(train_chunk, static_argnums=(0, 3, 4),
 evaluate = xla_options.PerModelJit(evaluate, static_argnums=(0, 3, 4, 5))
 eval_prompts = xla_options.PerModelJit(eval_prompts, static_argnums=(0, 2, 3, 4))
 evaluate_on = xla_options.PerModelJit(evaluate_on, static_argnums=(0,))
+
+
+def clear_programs() -> None:
+  """Drops the traced and compiled programs of every Experiment: the jits above
+  (and the probes') take the run's Experiment, hashed by identity, as a static
+  argument, so their caches keep each run's executables for the process's life.
+  A process that trains run after run (`icl.sweep.grid.run_point`) calls this
+  after each; the programs that take no Experiment stay cached, and the
+  persistent compilation cache on disk is untouched."""
+  for jitted in (train_chunk, evaluate, eval_prompts, evaluate_on, init_states,
+                 probes_lib.compute_states, probes_lib.snapshot_states):
+    jitted.clear_cache()

@@ -58,6 +58,11 @@ class PerModelJit:
                          if options else jax.jit(self._fn, **self._kwargs))
     return self._jits[key]
 
+  def clear_cache(self) -> None:
+    """Drops every compiled program of every option set (`jax.jit(...).clear_cache`)."""
+    for jitted in self._jits.values():
+      jitted.clear_cache()
+
   def pick(self, exp):
     return self._jit(compiler_options(exp.spec.model_entry.cpu_fusion))
 

@@ -179,3 +179,26 @@ def test_a_point_running_elsewhere_is_skipped(tmp_path):
   assert "num_heads=1: running in another process, skipped" in proc.stderr
   assert "num_heads=2: to run" in proc.stderr
   assert "num_heads=1: to run" not in proc.stderr
+
+
+def test_points_trained_in_one_process_leave_no_executables_behind(tmp_path):
+  """Every point's programs are keyed on its own Experiment: a process that trains
+  point after point (parallel=1, a pool worker, a Ray worker) must not keep them.
+  Two tiny points at different learning rates (two sets of programs) leave as many
+  live executables as one (the kept ones take no Experiment); without
+  `core.clear_programs` each point added five."""
+  import gc
+
+  from jax.extend import backend
+
+  from configs import regression
+  from icl.sweep import grid
+
+  live = []
+  for i, lr in enumerate((1e-3, 2e-3)):
+    config = regression.get_config("tiny")
+    config.train.lr = lr
+    grid.run_point(config.to_dict(), str(tmp_path / f"p{i}"))
+    gc.collect()
+    live.append(len(backend.get_backend().live_executables()))
+  assert live[1] == live[0], live

@@ -309,13 +309,25 @@ eval_prompts = xla_options.PerModelJit(eval_prompts, static_argnums=(0, 2, 3, 4)
 evaluate_on = xla_options.PerModelJit(evaluate_on, static_argnums=(0,))
 
 
+_PER_EXPERIMENT: list = []  # jits of other modules keyed on an Experiment
+
+
+def per_experiment(jitted):
+  """Registers a jit whose static arguments hold an Experiment with
+  `clear_programs` (a decorator, above the jit)."""
+  _PER_EXPERIMENT.append(jitted)
+  return jitted
+
+
 def clear_programs() -> None:
-  """Drops the traced and compiled programs of every Experiment: the jits above
-  (and the probes') take the run's Experiment, hashed by identity, as a static
-  argument, so their caches keep each run's executables for the process's life.
-  A process that trains run after run (`icl.sweep.grid.run_point`) calls this
-  after each; the programs that take no Experiment stay cached, and the
-  persistent compilation cache on disk is untouched."""
+  """Drops the traced and compiled programs of every Experiment: the jits above,
+  the probes' and those registered by `per_experiment` take the run's Experiment,
+  hashed by identity, as a static argument, so their caches would keep each run's
+  executables for the process's life. A process that handles run after run calls
+  this after each (`icl.sweep.grid.run_point`, `icl.sweep.report.evaluate_sweep`);
+  the programs that take no Experiment (small helpers, the baselines) stay cached,
+  and the persistent compilation cache on disk is untouched."""
   for jitted in (train_chunk, evaluate, eval_prompts, evaluate_on, init_states,
-                 probes_lib.compute_states, probes_lib.snapshot_states):
+                 probes_lib.compute_states, probes_lib.snapshot_states,
+                 probes.interventions._losses, *_PER_EXPERIMENT):
     jitted.clear_cache()

@@ -181,24 +181,35 @@ def test_a_point_running_elsewhere_is_skipped(tmp_path):
   assert "num_heads=1: to run" not in proc.stderr
 
 
-def test_points_trained_in_one_process_leave_no_executables_behind(tmp_path):
+
+def test_points_trained_and_evaluated_in_one_process_leave_no_executables_behind(tmp_path):
   """Every point's programs are keyed on its own Experiment: a process that trains
-  point after point (parallel=1, a pool worker, a Ray worker) must not keep them.
-  Two tiny points at different learning rates (two sets of programs) leave as many
-  live executables as one (the kept ones take no Experiment); without
-  `core.clear_programs` each point added five."""
+  point after point (parallel=1, a pool worker, a Ray worker) or evaluates a sweep
+  dir must not keep them. Two tiny points at different learning rates (two sets of
+  programs) leave as many live executables as one (the kept ones take no
+  Experiment); without `core.clear_programs` each point added five in training
+  and two in evaluation."""
   import gc
 
+  import ml_collections
   from jax.extend import backend
 
   from configs import regression
-  from icl.sweep import grid
+  from icl.sweep import grid, report
 
-  live = []
-  for i, lr in enumerate((1e-3, 2e-3)):
-    config = regression.get_config("tiny")
-    config.train.lr = lr
-    grid.run_point(config.to_dict(), str(tmp_path / f"p{i}"))
+  def live() -> int:
     gc.collect()
-    live.append(len(backend.get_backend().live_executables()))
-  assert live[1] == live[0], live
+    return len(backend.get_backend().live_executables())
+
+  sweep = ml_collections.ConfigDict({"base": regression.get_config("tiny").to_dict(),
+                                     "grid": {"train": {"lr": [1e-3, 2e-3]}}})
+  points = grid.expand(sweep)
+  directory = str(tmp_path / "sweep")
+  grid.prepare_dir(directory, sweep, points)
+  trained = []
+  for p in points:
+    grid.run_point(p.config.to_dict(), p.workdir)
+    trained.append(live())
+  evaluated = []
+  report.evaluate_sweep(directory, [40], 256, on_point=lambda *_: evaluated.append(live()))
+  assert trained[1] == trained[0] and evaluated[1] == evaluated[0], (trained, evaluated)

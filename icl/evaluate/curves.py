@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from icl.tasks import function_class
-from icl.train import core
+from icl.train import programs
 from theory import baselines
 
 LINEAR_CLASSES = ("linear", "noisy_linear", "sparse_linear")
@@ -66,7 +66,7 @@ def baseline_fns(task, task_name: str) -> dict:
   return out
 
 
-@core.per_experiment
+@programs.per_run
 @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4, 5, 7))
 def _chunk_sums(exp, params, task_name: str, batch_size: int, num_chunks: int,
                 pool: bool, key, name: str):

@@ -31,6 +31,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from icl.train import programs
+
 Array = jax.Array
 
 
@@ -96,6 +98,7 @@ def uniform_attention(params, head: int, layer_path: tuple = (),
 INTERVENTIONS = {"ablate": ablate_head, "uniform": uniform_attention}
 
 
+@programs.per_run
 @functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6))
 def _losses(exp, params, key, kind: str, num_prompts: int, layer_path: tuple,
             num_heads: int):

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from icl.probes import attention, gd_alignment, weights
+from icl.train import programs
 
 PROBE_KEY = 0x9B0BE  # fold_in salt of the probe batch's key
 PyTree = Any
@@ -126,12 +127,14 @@ def scan_with_probes(ctx: ProbeContext, body: Callable, state: PyTree, num_steps
   return state, ({**metrics, "snapshot": buf} if snap else metrics)
 
 
+@programs.per_run
 @functools.partial(jax.jit, static_argnums=(0,))
 def compute_states(ctx: ProbeContext, params: PyTree) -> dict[str, jax.Array]:
   """`compute` for every model: params [M, ...] -> probes [M, ...]."""
   return jax.vmap(lambda p: compute(ctx, p))(params)
 
 
+@programs.per_run
 @functools.partial(jax.jit, static_argnums=(0,))
 def snapshot_states(ctx: ProbeContext, params: PyTree) -> dict[str, jax.Array]:
   """`snapshot_weights` for every model: params [M, ...] -> [M, ...]."""

@@ -146,16 +146,16 @@ def run_point(config_dict: dict, workdir: str) -> dict:
   """Trains (or resumes) one point; the unit of work of every backend. Takes a
   plain dict so that it pickles to a process pool or a Ray worker.
 
-  The point's programs are dropped after it (`core.clear_programs`): one process
+  The point's programs are dropped after it (`icl.train.programs`): one process
   that trains many points (one after another, a pool worker, a Ray worker) would
   otherwise keep every point's executables."""
-  from icl.train import core, trainer
+  from icl.train import programs, trainer
   config = ml_collections.ConfigDict(config_dict)
   t0 = time.time()
   try:
     result = trainer.train_and_evaluate(config, workdir)
   finally:
-    core.clear_programs()
+    programs.clear()
   return {"eval_loss": float(result["loss"]), "seconds": time.time() - t0}
 
 

@@ -232,7 +232,7 @@ def evaluate_sweep(directory: str, context_lens: list[int] | None = None,
   DIR/eval_summary.csv. Returns {"rows", "path", "results": {point: result},
   "skipped": {point: why}}; `on_point(name, result)` is called as each finishes."""
   from icl import evaluate
-  from icl.train import core
+  from icl.train import programs
   points = load_points(directory)
   skipped: dict[str, str] = {}
   results, rows = {}, []
@@ -244,7 +244,7 @@ def evaluate_sweep(directory: str, context_lens: list[int] | None = None,
       logging.warning("sweep point %s: not evaluated (%s); skipped", p.name, e)
       continue
     finally:
-      core.clear_programs()  # the point's programs: memory stays flat over the sweep
+      programs.clear()  # the point's programs: memory stays flat over the sweep
     results[p.name] = result
     rows += eval_rows(p, result)
     if on_point:

@@ -29,7 +29,7 @@ from flax import nnx
 
 from icl import config_lib, losses, probes
 from icl.probes import recording as probes_lib
-from icl.train import faults, optim, xla_options
+from icl.train import faults, optim, programs, xla_options
 from icl.train import sharding
 
 PyTree = Any
@@ -250,6 +250,7 @@ def _split_hparams(state: PyTree) -> tuple[PyTree, dict | None]:
   return {k: v for k, v in state.items() if k != "hparams"}, state.get("hparams")
 
 
+@programs.per_run
 @functools.partial(jax.jit, static_argnums=(0,))
 def init_states(exp: Experiment, init_keys: jax.Array) -> PyTree:
   """States [M, ...]; with an in-program sweep, each holds its value in
@@ -302,32 +303,11 @@ def evaluate_on(exp: Experiment, params: PyTree, prompts) -> dict:
 
 # Jitted with the model's XLA:CPU options (xla_options.py): the training and the
 # evaluation programs are where the time goes.
-train_chunk = xla_options.PerModelJit(train_chunk, static_argnums=(0, 3, 4),
-                                      donate_argnums=(1,))
-evaluate = xla_options.PerModelJit(evaluate, static_argnums=(0, 3, 4, 5))
-eval_prompts = xla_options.PerModelJit(eval_prompts, static_argnums=(0, 2, 3, 4))
-evaluate_on = xla_options.PerModelJit(evaluate_on, static_argnums=(0,))
+# Each takes the run's Experiment: registered with `programs` (dropped after a run).
+train_chunk = programs.per_run(xla_options.PerModelJit(
+    train_chunk, static_argnums=(0, 3, 4), donate_argnums=(1,)))
+evaluate = programs.per_run(xla_options.PerModelJit(evaluate, static_argnums=(0, 3, 4, 5)))
+eval_prompts = programs.per_run(xla_options.PerModelJit(
+    eval_prompts, static_argnums=(0, 2, 3, 4)))
+evaluate_on = programs.per_run(xla_options.PerModelJit(evaluate_on, static_argnums=(0,)))
 
-
-_PER_EXPERIMENT: list = []  # jits of other modules keyed on an Experiment
-
-
-def per_experiment(jitted):
-  """Registers a jit whose static arguments hold an Experiment with
-  `clear_programs` (a decorator, above the jit)."""
-  _PER_EXPERIMENT.append(jitted)
-  return jitted
-
-
-def clear_programs() -> None:
-  """Drops the traced and compiled programs of every Experiment: the jits above,
-  the probes' and those registered by `per_experiment` take the run's Experiment,
-  hashed by identity, as a static argument, so their caches would keep each run's
-  executables for the process's life. A process that handles run after run calls
-  this after each (`icl.sweep.grid.run_point`, `icl.sweep.report.evaluate_sweep`);
-  the programs that take no Experiment (small helpers, the baselines) stay cached,
-  and the persistent compilation cache on disk is untouched."""
-  for jitted in (train_chunk, evaluate, eval_prompts, evaluate_on, init_states,
-                 probes_lib.compute_states, probes_lib.snapshot_states,
-                 probes.interventions._losses, *_PER_EXPERIMENT):
-    jitted.clear_cache()

@@ -187,7 +187,7 @@ def test_points_trained_and_evaluated_in_one_process_leave_no_executables_behind
   point after point (parallel=1, a pool worker, a Ray worker) or evaluates a sweep
   dir must not keep them. Two tiny points at different learning rates (two sets of
   programs) leave as many live executables as one (the kept ones take no
-  Experiment); without `core.clear_programs` each point added five in training
+  Experiment); without `programs.clear()` each point added five in training
   and two in evaluation."""
   import gc
 

@@ -50,3 +50,13 @@ def count_calls(monkeypatch, owner, name: str) -> list:
 @pytest.fixture
 def repo_root() -> str:
   return REPO
+
+
+@pytest.fixture(autouse=True)
+def _drop_run_programs():
+  """After each test, the programs keyed on its runs' Experiments are dropped
+  (icl/train/programs.py): an xdist worker runs hundreds of tests in one process."""
+  yield
+  if os.environ.get("ICL_TEST_KEEP_PROGRAMS") != "1":
+    from icl.train import programs
+    programs.clear()

@@ -156,11 +156,10 @@ class TensorBoardWriter:
 
   A background thread writes the events, so the training loop never waits on the
   event file; `close` writes every queued record. Each record is one event holding
-  all its scalars (one `add_scalar` event per scalar took ~10x the CPU: 0.65 s against
-  0.07 s for the 6,400 scalars of a default 20k-step run, time taken from the
-  training's two cores). A failure there (an unwritable
-  directory) is logged, not raised: metrics.jsonl is the run's record, the events
-  only mirror it.
+  all its scalars (an `add_scalar` event per scalar took ~10x the CPU: 0.65 s
+  against 0.07 s for the 6,400 scalars of a default 20k-step run, taken from the
+  training's cores). A failure there (an unwritable directory) is logged, not
+  raised: metrics.jsonl is the run's record, the events only mirror it.
   """
 
   def __init__(self, logdir: str, resume_step: int = 0):

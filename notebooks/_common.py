@@ -60,7 +60,8 @@ def train(name: str, config) -> str:
   """Trains (or, when finished, reloads) the run RUNS/<name>; returns its work dir.
   The run's programs are dropped after it (a notebook trains many runs in one
   kernel; docs/sweeps.md, "Memory over many points")."""
-  from icl.train import programs, train_and_evaluate
+  from icl import programs
+  from icl.train import train_and_evaluate
   workdir = os.path.join(RUNS, name)
   try:
     train_and_evaluate(config, workdir)

@@ -55,8 +55,8 @@ def repo_root() -> str:
 @pytest.fixture(autouse=True)
 def _drop_run_programs():
   """After each test, the programs keyed on its runs' Experiments are dropped
-  (icl/train/programs.py): an xdist worker runs hundreds of tests in one process."""
+  (icl/programs.py): an xdist worker runs hundreds of tests in one process."""
   yield
   if os.environ.get("ICL_TEST_KEEP_PROGRAMS") != "1":
-    from icl.train import programs
+    from icl import programs
     programs.clear()

@@ -10,8 +10,8 @@ attribute access, after every module is loaded (``icl.train.train_and_evaluate``
 Rules (CONTRIBUTING.md, "Layers"): no cycle; `theory` imports nothing of `icl`;
 tasks import no model, trainer, probe or config module; models import no task,
 trainer, probe or config module; probes import nothing from `icl.train`,
-`icl.evaluate` or `icl.sweep`; `icl.losses` and `icl.records` import nothing of
-`icl`.
+`icl.evaluate` or `icl.sweep`; `icl.losses`, `icl.records` and `icl.programs`
+import nothing of `icl`.
 """
 
 import ast
@@ -126,6 +126,7 @@ FORBIDDEN = {
     "icl.probes": ("icl.train", "icl.evaluate", "icl.sweep"),
     "icl.losses": ("icl",),
     "icl.records": ("icl",),
+    "icl.programs": ("icl",),
 }
 
 

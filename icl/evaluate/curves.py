@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from icl.tasks import function_class
-from icl.train import programs
+from icl import programs
 from theory import baselines
 
 LINEAR_CLASSES = ("linear", "noisy_linear", "sparse_linear")

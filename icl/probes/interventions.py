@@ -31,7 +31,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from icl.train import programs
+from icl import programs
 
 Array = jax.Array
 

@@ -22,8 +22,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from icl import programs
 from icl.probes import attention, gd_alignment, weights
-from icl.train import programs
 
 PROBE_KEY = 0x9B0BE  # fold_in salt of the probe batch's key
 PyTree = Any

@@ -146,10 +146,11 @@ def run_point(config_dict: dict, workdir: str) -> dict:
   """Trains (or resumes) one point; the unit of work of every backend. Takes a
   plain dict so that it pickles to a process pool or a Ray worker.
 
-  The point's programs are dropped after it (`icl.train.programs`): one process
+  The point's programs are dropped after it (`icl.programs`): one process
   that trains many points (one after another, a pool worker, a Ray worker) would
   otherwise keep every point's executables."""
-  from icl.train import programs, trainer
+  from icl import programs
+  from icl.train import trainer
   config = ml_collections.ConfigDict(config_dict)
   t0 = time.time()
   try:

@@ -232,7 +232,7 @@ def evaluate_sweep(directory: str, context_lens: list[int] | None = None,
   DIR/eval_summary.csv. Returns {"rows", "path", "results": {point: result},
   "skipped": {point: why}}; `on_point(name, result)` is called as each finishes."""
   from icl import evaluate
-  from icl.train import programs
+  from icl import programs
   points = load_points(directory)
   skipped: dict[str, str] = {}
   results, rows = {}, []

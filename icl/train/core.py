@@ -27,9 +27,9 @@ import numpy as np
 import optax
 from flax import nnx
 
-from icl import config_lib, losses, probes
+from icl import config_lib, losses, probes, programs
 from icl.probes import recording as probes_lib
-from icl.train import faults, optim, programs, xla_options
+from icl.train import faults, optim, xla_options
 from icl.train import sharding
 
 PyTree = Any

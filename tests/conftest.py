@@ -57,6 +57,5 @@ def _drop_run_programs():
   """After each test, the programs keyed on its runs' Experiments are dropped
   (icl/programs.py): an xdist worker runs hundreds of tests in one process."""
   yield
-  if os.environ.get("ICL_TEST_KEEP_PROGRAMS") != "1":
-    from icl import programs
-    programs.clear()
+  from icl import programs
+  programs.clear()

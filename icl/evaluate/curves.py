@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl.tasks import function_class
 from icl import programs
+from icl.tasks import function_class
 from theory import baselines
 
 LINEAR_CLASSES = ("linear", "noisy_linear", "sparse_linear")

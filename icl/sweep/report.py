@@ -231,8 +231,7 @@ def evaluate_sweep(directory: str, context_lens: list[int] | None = None,
   """Evaluates every finished point (each writes its eval.json) and writes
   DIR/eval_summary.csv. Returns {"rows", "path", "results": {point: result},
   "skipped": {point: why}}; `on_point(name, result)` is called as each finishes."""
-  from icl import evaluate
-  from icl import programs
+  from icl import evaluate, programs
   points = load_points(directory)
   skipped: dict[str, str] = {}
   results, rows = {}, []

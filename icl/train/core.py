@@ -310,4 +310,3 @@ evaluate = programs.per_run(xla_options.PerModelJit(evaluate, static_argnums=(0,
 eval_prompts = programs.per_run(xla_options.PerModelJit(
     eval_prompts, static_argnums=(0, 2, 3, 4)))
 evaluate_on = programs.per_run(xla_options.PerModelJit(evaluate_on, static_argnums=(0,)))
-

@@ -181,7 +181,6 @@ def test_a_point_running_elsewhere_is_skipped(tmp_path):
   assert "num_heads=1: to run" not in proc.stderr
 
 
-
 def test_points_trained_and_evaluated_in_one_process_leave_no_executables_behind(tmp_path):
   """Every point's programs are keyed on its own Experiment: a process that trains
   point after point (parallel=1, a pool worker, a Ray worker) or evaluates a sweep

@@ -57,16 +57,10 @@ def experiment_config(variant: str | None = None, **overrides):
 
 
 def train(name: str, config) -> str:
-  """Trains (or, when finished, reloads) the run RUNS/<name>; returns its work dir.
-  The run's programs are dropped after it (a notebook trains many runs in one
-  kernel; docs/sweeps.md, "Memory over many points")."""
-  from icl import programs
+  """Trains (or, when finished, reloads) the run RUNS/<name>; returns its work dir."""
   from icl.train import train_and_evaluate
   workdir = os.path.join(RUNS, name)
-  try:
-    train_and_evaluate(config, workdir)
-  finally:
-    programs.clear()
+  train_and_evaluate(config, workdir)
   return workdir
 
 

@@ -50,12 +50,3 @@ def count_calls(monkeypatch, owner, name: str) -> list:
 @pytest.fixture
 def repo_root() -> str:
   return REPO
-
-
-@pytest.fixture(autouse=True)
-def _drop_run_programs():
-  """After each test, the programs keyed on its runs' Experiments are dropped
-  (icl/programs.py): an xdist worker runs hundreds of tests in one process."""
-  yield
-  from icl import programs
-  programs.clear()

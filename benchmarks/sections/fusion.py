@@ -5,7 +5,7 @@ XLA:CPU hands dots, and by default the reductions next to them, to YNNPACK
 subgraphs (XLA's default list: dot + reduce). `individual_dot` hands YNNPACK each
 dot alone and leaves elementwise work and reductions to XLA's loop fusions. A model
 entry may ask for it (`ModelEntry.cpu_fusion`, icl/train/xla_options.py); no
-shipped model does. The same lowered program (`core.train_chunk.default`) is
+shipped model does. The same lowered program (`core.train_chunk`'s, without options) is
 compiled with and without the option (`compiler_options`, per executable), so both
 run in this process. Cases: the regression config at 1 and 16 vmapped seeds, MQAR
 and the instability config (two compiles per case; `function_classes` and
@@ -14,6 +14,7 @@ and the instability config (two compiles per case; `function_classes` and
 
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
@@ -46,10 +47,13 @@ class CompiledChunk:
     self.exp = core.Experiment.from_config(config)
     init_keys, self.data_keys = sharding.put_models(core.seed_keys(config), self.exp.spec)
     self.states = core.init_states(self.exp, init_keys)
-    jitted = (core.train_chunk.default if fn is None else
-              jax.jit(fn, static_argnums=(0, 3), donate_argnums=(1,)))
+    if fn is None:  # core.train_chunk's jit of this Experiment, without options
+      trace = core.train_chunk.jit(self.exp, compiler_options={}).trace
+    else:  # a jit of its own (JAX's caches of a jit of `fn` itself would keep the Experiment)
+      trace = jax.jit(functools.partial(fn, self.exp), static_argnums=(2,),
+                      donate_argnums=(0,)).trace
     t0 = time.perf_counter()
-    traced = jitted.trace(self.exp, self.states, self.data_keys, steps)
+    traced = trace(self.states, self.data_keys, steps)
     self.trace_s = time.perf_counter() - t0
     if compiler_options is None:
       compiler_options = xla_options.compiler_options(self.exp.spec.model_entry.cpu_fusion)

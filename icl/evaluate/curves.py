@@ -24,8 +24,6 @@ pool when there is one.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,8 +64,7 @@ def baseline_fns(task, task_name: str) -> dict:
   return out
 
 
-@programs.per_run
-@functools.partial(jax.jit, static_argnums=(0, 2, 3, 4, 5, 7))
+@programs.per_run(static_argnums=(0, 2, 3, 4, 5, 7))
 def _chunk_sums(exp, params, task_name: str, batch_size: int, num_chunks: int,
                 pool: bool, key, name: str):
   """Sums over prompts of the squared errors per position and of their squares (for

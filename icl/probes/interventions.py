@@ -25,7 +25,6 @@ Dummy heads (diag ratio <= 0.7) should change the loss by almost nothing.
 
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import jax
@@ -98,8 +97,7 @@ def uniform_attention(params, head: int, layer_path: tuple = (),
 INTERVENTIONS = {"ablate": ablate_head, "uniform": uniform_attention}
 
 
-@programs.per_run
-@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6))
+@programs.per_run(static_argnums=(0, 3, 4, 5, 6))
 def _losses(exp, params, key, kind: str, num_prompts: int, layer_path: tuple,
             num_heads: int):
   """Loss of the model and of each single-head intervention on the same prompts."""

@@ -16,7 +16,6 @@ metrics.jsonl fields in `icl.records`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable
 
 import jax
@@ -128,14 +127,12 @@ def scan_with_probes(ctx: ProbeContext, body: Callable, state: PyTree, num_steps
 
 
 @programs.per_run
-@functools.partial(jax.jit, static_argnums=(0,))
 def compute_states(ctx: ProbeContext, params: PyTree) -> dict[str, jax.Array]:
   """`compute` for every model: params [M, ...] -> probes [M, ...]."""
   return jax.vmap(lambda p: compute(ctx, p))(params)
 
 
 @programs.per_run
-@functools.partial(jax.jit, static_argnums=(0,))
 def snapshot_states(ctx: ProbeContext, params: PyTree) -> dict[str, jax.Array]:
   """`snapshot_weights` for every model: params [M, ...] -> [M, ...]."""
   return jax.vmap(lambda p: snapshot_weights(ctx, p))(params)

@@ -144,19 +144,13 @@ def is_done(point: Point) -> bool:
 
 def run_point(config_dict: dict, workdir: str) -> dict:
   """Trains (or resumes) one point; the unit of work of every backend. Takes a
-  plain dict so that it pickles to a process pool or a Ray worker.
-
-  The point's programs are dropped after it (`icl.programs`): one process
-  that trains many points (one after another, a pool worker, a Ray worker) would
-  otherwise keep every point's executables."""
-  from icl import programs
+  plain dict so that it pickles to a process pool or a Ray worker. The point's
+  programs go with its Experiment (`icl.programs`): a process that trains many
+  points (one after another, a pool worker, a Ray worker) keeps none of them."""
   from icl.train import trainer
   config = ml_collections.ConfigDict(config_dict)
   t0 = time.time()
-  try:
-    result = trainer.train_and_evaluate(config, workdir)
-  finally:
-    programs.clear()
+  result = trainer.train_and_evaluate(config, workdir)
   return {"eval_loss": float(result["loss"]), "seconds": time.time() - t0}
 
 

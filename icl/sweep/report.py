@@ -231,7 +231,7 @@ def evaluate_sweep(directory: str, context_lens: list[int] | None = None,
   """Evaluates every finished point (each writes its eval.json) and writes
   DIR/eval_summary.csv. Returns {"rows", "path", "results": {point: result},
   "skipped": {point: why}}; `on_point(name, result)` is called as each finishes."""
-  from icl import evaluate, programs
+  from icl import evaluate
   points = load_points(directory)
   skipped: dict[str, str] = {}
   results, rows = {}, []
@@ -242,8 +242,6 @@ def evaluate_sweep(directory: str, context_lens: list[int] | None = None,
       skipped[p.name] = f"not evaluated ({e})"
       logging.warning("sweep point %s: not evaluated (%s); skipped", p.name, e)
       continue
-    finally:
-      programs.clear()  # the point's programs: memory stays flat over the sweep
     results[p.name] = result
     rows += eval_rows(p, result)
     if on_point:

@@ -18,7 +18,6 @@ the single-seed run with ``config.seed + i``.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -251,7 +250,6 @@ def _split_hparams(state: PyTree) -> tuple[PyTree, dict | None]:
 
 
 @programs.per_run
-@functools.partial(jax.jit, static_argnums=(0,))
 def init_states(exp: Experiment, init_keys: jax.Array) -> PyTree:
   """States [M, ...]; with an in-program sweep, each holds its value in
   state["hparams"] (so a checkpoint says what it trained)."""
@@ -302,11 +300,12 @@ def evaluate_on(exp: Experiment, params: PyTree, prompts) -> dict:
 
 
 # Jitted with the model's XLA:CPU options (xla_options.py): the training and the
-# evaluation programs are where the time goes.
-# Each takes the run's Experiment: registered with `programs` (dropped after a run).
-train_chunk = programs.per_run(xla_options.PerModelJit(
-    train_chunk, static_argnums=(0, 3, 4), donate_argnums=(1,)))
-evaluate = programs.per_run(xla_options.PerModelJit(evaluate, static_argnums=(0, 3, 4, 5)))
-eval_prompts = programs.per_run(xla_options.PerModelJit(
-    eval_prompts, static_argnums=(0, 2, 3, 4)))
-evaluate_on = programs.per_run(xla_options.PerModelJit(evaluate_on, static_argnums=(0,)))
+# evaluation programs are where the time goes. Each takes the run's Experiment: one jit
+# per Experiment (`programs`), its programs dropped with it.
+train_chunk = programs.per_run(train_chunk, static_argnums=(0, 3, 4), donate_argnums=(1,),
+                               options=xla_options.for_experiment)
+evaluate = programs.per_run(evaluate, static_argnums=(0, 3, 4, 5),
+                            options=xla_options.for_experiment)
+eval_prompts = programs.per_run(eval_prompts, static_argnums=(0, 2, 3, 4),
+                                options=xla_options.for_experiment)
+evaluate_on = programs.per_run(evaluate_on, options=xla_options.for_experiment)

@@ -229,7 +229,7 @@ class Evaluator:
     # The draw does not read it; an array of its own (the loop donates the states).
     self._step = states["step"][0]
     if states.get("hparams") is None:
-      draw = core.eval_prompts.pick(exp).trace(
+      draw = core.eval_prompts.trace(
           exp, eval_key(spec), spec.eval.num_prompts, spec.eval.batch_size, None,
           self._step)
       size = sum(memory.nbytes(x) for x in jax.tree.leaves(draw.out_info))
@@ -246,12 +246,12 @@ class Evaluator:
     (the calls reuse these traces)."""
     exp = self.exp
     if self._draw is None:
-      return {"evaluation chunk": core.evaluate.pick(exp).trace(
+      return {"evaluation chunk": core.evaluate.trace(
           *_evaluation_args(exp, states)).jaxpr}
     layout = sharding.shared_sharding(exp.spec)  # the draw's, so the call reuses this
     prompts = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=layout),
                            self._draw.out_info)
-    forward = core.evaluate_on.pick(exp).trace(exp, states["params"], prompts)
+    forward = core.evaluate_on.trace(exp, states["params"], prompts)
     return {"evaluation prompts": self._draw.jaxpr, "evaluation chunk": forward.jaxpr}
 
   def prepare(self, states) -> None:
@@ -288,8 +288,7 @@ def check_memory(exp: core.Experiment, states, data_keys,
   whose first chunk has other static arguments traces that chunk again."""
   train = exp.spec.train
   n = min(train.log_every, train.num_steps)
-  chunk = core.train_chunk.pick(exp).trace(exp, states, data_keys, n,
-                                           **recorder.chunk_args(0, n))
+  chunk = core.train_chunk.trace(exp, states, data_keys, n, **recorder.chunk_args(0, n))
   memory.check_programs(exp.spec, {"training chunk": chunk.jaxpr,
                                    **evaluator.traces(states)})
 

@@ -18,9 +18,7 @@ with ``ICL_XLA_CPU_OPTIONS=0``, no option is passed.
 
 from __future__ import annotations
 
-import functools
 import os
-from typing import Any, Callable
 
 import jax
 
@@ -39,35 +37,6 @@ def compiler_options(cpu_fusion: str | None) -> dict[str, str]:
   return {YNN_FUSION: FUSION_LISTS[cpu_fusion]}
 
 
-class PerModelJit:
-  """`jax.jit(fn, **jit_kwargs)` whose executable is compiled with the options of the
-  model of its first argument (an `Experiment`): one jit per option set, so each keeps
-  its own trace and executable caches. `.lower` picks the same way; `.default` is the
-  jit without options."""
-
-  def __init__(self, fn: Callable, **jit_kwargs):
-    functools.update_wrapper(self, fn)
-    self._fn, self._kwargs = fn, jit_kwargs
-    self._jits: dict[tuple, Any] = {}
-    self.default = self._jit({})
-
-  def _jit(self, options: dict):
-    key = tuple(sorted(options.items()))
-    if key not in self._jits:
-      self._jits[key] = (jax.jit(self._fn, compiler_options=options, **self._kwargs)
-                         if options else jax.jit(self._fn, **self._kwargs))
-    return self._jits[key]
-
-  def clear_cache(self) -> None:
-    """Drops every compiled program of every option set (`jax.jit(...).clear_cache`)."""
-    for jitted in self._jits.values():
-      jitted.clear_cache()
-
-  def pick(self, exp):
-    return self._jit(compiler_options(exp.spec.model_entry.cpu_fusion))
-
-  def __call__(self, exp, *args, **kwargs):
-    return self.pick(exp)(exp, *args, **kwargs)
-
-  def lower(self, exp, *args, **kwargs):
-    return self.pick(exp).lower(exp, *args, **kwargs)
+def for_experiment(exp) -> dict[str, str]:
+  """The options of the programs of `exp` (an `Experiment`): its model entry's."""
+  return compiler_options(exp.spec.model_entry.cpu_fusion)

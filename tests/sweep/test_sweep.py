@@ -182,12 +182,12 @@ def test_a_point_running_elsewhere_is_skipped(tmp_path):
 
 
 def test_points_trained_and_evaluated_in_one_process_leave_no_executables_behind(tmp_path):
-  """Every point's programs are keyed on its own Experiment: a process that trains
-  point after point (parallel=1, a pool worker, a Ray worker) or evaluates a sweep
-  dir must not keep them. Two tiny points at different learning rates (two sets of
-  programs) leave as many live executables as one (the kept ones take no
-  Experiment); without `programs.clear()` each point added five in training
-  and two in evaluation."""
+  """Every point's programs are its own Experiment's jits (icl/programs.py): a
+  process that trains point after point (parallel=1, a pool worker, a Ray worker)
+  or evaluates a sweep dir must not keep them. Two tiny points at different learning
+  rates (two sets of programs) leave as many live executables as one (the kept ones
+  take no Experiment); with jits that hold their Experiment each point added five in
+  training and two in evaluation."""
   import gc
 
   import ml_collections

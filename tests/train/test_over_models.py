@@ -36,5 +36,5 @@ def test_a_one_seed_chunk_traces_without_a_model_axis():
   init_keys, data_keys = core.seed_keys(c)
   states = core.init_states(exp, init_keys)
   _, shape, _ = memory.largest_in(
-      core.train_chunk.pick(exp).trace(exp, states, data_keys, 5).jaxpr)
+      core.train_chunk.trace(exp, states, data_keys, 5).jaxpr)
   assert shape[0] in (c.train.batch_size, c.probes.num_prompts), shape

@@ -49,11 +49,11 @@ def test_training_and_evaluation_programs_get_the_models_options(config, dots_al
   assert (exp.spec.model_entry.cpu_fusion == "individual_dot") == dots_alone
   init_keys, data_keys = core.seed_keys(exp.spec)
   states = core.init_states(exp, init_keys)
-  chunk = [f.lower(exp, states, data_keys, 3) for f in (core.train_chunk,
-                                                       core.train_chunk.default)]
+  chunk = [core.train_chunk.lower(exp, states, data_keys, 3),
+           core.train_chunk.jit(exp, compiler_options={}).lower(states, data_keys, 3)]
   params, key = states["params"], jax.random.key(0)
-  evaluation = [f.lower(exp, params, key, 64, 64) for f in (core.evaluate,
-                                                            core.evaluate.default)]
+  evaluation = [core.evaluate.lower(exp, params, key, 64, 64),
+                core.evaluate.jit(exp, compiler_options={}).lower(params, key, 64, 64)]
   for picked, default in (chunk, evaluation):
     if dots_alone:  # the dots alone: fewer (smaller) YNNPACK subgraphs than XLA's list
       assert 0 < ynn_subgraphs(picked) < ynn_subgraphs(default)

@@ -119,6 +119,13 @@ def named_case(name: str, config, steps: int) -> IclCase:
   return _NAMED_CASES[key]
 
 
+def drop_cases() -> None:
+  """Forgets the shared cases (their Experiments and, with them, their programs):
+  after a run, so that a process that calls `run.run` (a test) keeps none."""
+  _ICL_CASES.clear()
+  _NAMED_CASES.clear()
+
+
 def icl_case(heads: int, attention: str = "softmax", seeds: int = 1,
              steps: int = 100) -> IclCase:
   """One compiled case per (heads, attention, seeds, steps), shared by sections."""

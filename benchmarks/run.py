@@ -101,7 +101,10 @@ def run(quick: bool, out_dir: str, steps: int = 0, repeats: int = 0,
   results = {"quick": quick, "steps": settings.steps, "repeats": settings.repeats,
              "heads": list(settings.heads), "environment": harness.environment(),
              "notes": notes}
-  results.update(measure(settings, selected(section_names)))
+  try:
+    results.update(measure(settings, selected(section_names)))
+  finally:
+    harness.drop_cases()
   results["headline"] = report.headline(results)
   results["targets"] = report.targets(results)
   results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -3,6 +3,7 @@ section that raises is a visible error and a failing exit status, the FLOP model
 gives the hand-computed count, and the report writer reproduces the committed
 RESULTS.md from the committed results.json."""
 
+import gc
 import importlib.util
 import json
 import math
@@ -12,6 +13,7 @@ import pytest
 
 from benchmarks import flops, report, run, sections
 from benchmarks.sections import training
+from icl import programs
 from tests.conftest import REPO, run_cli
 
 STEPS = 20  # tiny mode's block length in these tests
@@ -45,9 +47,12 @@ def test_report_reproduces_committed_results():
 
 def test_quick_run_measures_every_section(tmp_path):
   has_torch = importlib.util.find_spec("torch") is not None
+  jits_before = programs.live()
   results = run.run(quick=True, out_dir=str(tmp_path), steps=STEPS, repeats=1,
                     with_torch=has_torch)
   assert report.failed_sections(results) == []
+  gc.collect()
+  assert programs.live() == jits_before  # the run's cases, and their programs, are gone
   assert [k for k in sections.ORDER if k in results] == [
       "icl", "baselines", "seeds", "sampler", "probes", "models", "fusion", "one_model",
       "flops"]

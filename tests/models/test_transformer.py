@@ -91,8 +91,15 @@ KINDS = [
 ]
 
 
+# Query rows per attention block: one block at T = 7 (the default, 64), and blocks
+# of 3, 3 and 1 rows (transformer.Attention._attend_in_blocks, used for T > 64).
+BLOCKS = [transformer.QUERY_BLOCK, 3]
+
+
+@pytest.mark.parametrize("query_block", BLOCKS)
 @pytest.mark.parametrize("kind,extra", KINDS)
-def test_attention_kind_matches_formula(kind, extra):
+def test_attention_kind_matches_formula(kind, extra, query_block, monkeypatch):
+  monkeypatch.setattr(transformer, "QUERY_BLOCK", query_block)
   opts = {"d_model": 8, "num_heads": 2, "num_layers": 1, "norm": "none", **extra}
   model = _build(attention=kind, **opts)
   tokens = _tokens()
@@ -155,10 +162,12 @@ def _reference_pre_ln(model, tokens, opts):
   return _layer_norm(h, p["final_norm"]) @ np.asarray(p["readout"][...], np.float64)
 
 
-def test_two_layer_pre_ln_mlp_rotary_matches_reference():
+@pytest.mark.parametrize("query_block", BLOCKS)
+def test_two_layer_pre_ln_mlp_rotary_matches_reference(query_block, monkeypatch):
   """2 layers, pre-LN, MLP, rotary, 2 heads: logits against _reference_pre_ln. The
   LayerNorm scales and biases are randomised first (at init they are 1 and 0, which a
   model that skipped them would also match)."""
+  monkeypatch.setattr(transformer, "QUERY_BLOCK", query_block)
   opts = {"d_model": 16, "num_heads": 2, "num_layers": 2, "norm": "pre", "mlp": True,
           "positions": "rotary", "rope_base": 100.0}
   model = _build(attention="softmax", **opts)
@@ -172,6 +181,30 @@ def test_two_layer_pre_ln_mlp_rotary_matches_reference():
   want = _reference_pre_ln(model, np.asarray(tokens), opts)
   assert np.abs(want).max() > 0.05  # not a vanishing output that anything would match
   np.testing.assert_allclose(logits, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["softmax", "linear", "sigmoid", "relu"])
+def test_attention_in_blocks_has_the_gradients_of_one_block(kind, monkeypatch):
+  """The training loss's gradient with the attention in blocks of 3 query rows equals
+  the one-block gradient (2 layers, pre-LN, MLP, qk-norm, soft-cap, rotary, short
+  convolution: everything that acts on q, k and v before the blocks split them)."""
+  model = _build(attention=kind, d_model=16, num_heads=2, num_layers=2, mlp=True,
+                 positions="rotary", qk_norm=True, short_conv=3, softcap=5.0)
+  graphdef, params = nnx.split(model, nnx.Param)
+  tokens = _tokens(batch=3)
+  targets = jnp.roll(tokens, -1, axis=1)
+
+  def grad(query_block):
+    monkeypatch.setattr(transformer, "QUERY_BLOCK", query_block)
+    def loss(p):
+      logits = nnx.capture(nnx.merge(graphdef, p))({"tokens": tokens})
+      return jnp.mean(losses.token_cross_entropy(logits, targets))
+    return jax.jit(jax.value_and_grad(loss))(params)
+
+  (loss_one, grads_one), (loss_blocks, grads_blocks) = grad(LENGTH), grad(3)
+  np.testing.assert_allclose(loss_blocks, loss_one, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(grads_blocks), jax.tree.leaves(grads_one)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * float(jnp.abs(b).max()))
 
 
 @pytest.mark.parametrize("kind", ["softmax", "linear", "sigmoid", "relu"])

@@ -12,7 +12,9 @@ backward pass and its achieved FLOP/s.
   untimed; icl's sampler alone is timed too, as icl draws its batches inside the
   timed scan). Torch runs on 1 thread and on every core; all blocks interleaved.
 - transformer_backward: every shipped transformer config, forward vs forward +
-  backward of the training loss on one fixed batch (jitted), the step's steps/s,
+  backward of the training loss on one fixed batch (inside a jitted scan with the
+  params carried, as in the training chunk; and the loss and gradient as one jitted
+  call), the step's steps/s,
   the analytic model FLOPs (benchmarks/flops.py) and the fraction of the measured
   float32 matmul peak they reach.
 
@@ -206,24 +208,42 @@ def token_peers(s: Settings, results: dict) -> dict:
 
 
 
-def _fwd_and_fwd_bwd(config):
-  """Jitted loss and value_and_grad of the training loss on one fixed batch."""
+def _fwd_and_fwd_bwd(config, steps: int):
+  """Blocks timing the training loss, and the loss with its gradient, on one fixed
+  batch: each inside a jitted lax.scan of `steps` iterations with the params carried
+  (the gradient feeds a tiny SGD update, so it stays live), as the training chunk runs
+  them; and the loss and gradient as one jitted call (params and gradients in XLA's
+  default layouts at the program's boundary: slower, see the section's notes)."""
   exp = core.Experiment.from_config(config)
   params = exp.init_params(jax.random.key(0))
   batch = exp.task.sample(jax.random.key(1), config.train.batch_size)
   positions = exp.task.loss_positions(batch)
-  fwd = jax.jit(lambda p: exp.loss(p, batch)[0])
-  fwd_bwd = jax.jit(jax.value_and_grad(lambda p: exp.loss(p, batch)[0]))
-  jax.block_until_ready((fwd(params), fwd_bwd(params)))
-  reps = 3
+  loss = lambda p, b: exp.loss(p, b)[0]  # noqa: E731
+  grad = jax.value_and_grad(loss)
 
-  def block(fn):
+  def fwd_body(p, b):
+    value = loss(p, b)
+    return jax.tree.map(lambda x: x + 0 * value, p), value
+
+  def fwd_bwd_body(p, b):
+    value, g = grad(p, b)
+    return jax.tree.map(lambda x, y: x - 1e-9 * y, p, g), value
+
+  def scanned(body):
+    return jax.jit(lambda p, b: jax.lax.scan(lambda c, _: body(c, b), p, None,
+                                             length=steps)[1])
+  fns = {"fwd": (scanned(fwd_body), steps), "fwd_bwd": (scanned(fwd_bwd_body), steps),
+         "fwd_bwd_call": (jax.jit(grad), 1)}
+  jax.block_until_ready([fn(params, batch) for fn, _ in fns.values()])
+
+  def block(fn, n):
+    calls = max(1, 3 // n)
     def run():
-      for _ in range(reps):
-        out = fn(params)
+      for _ in range(calls):
+        out = fn(params, batch)
       jax.block_until_ready(out)
-    return run
-  return block(fwd), block(fwd_bwd), reps, positions
+    return run, calls * n
+  return {k: block(fn, n) for k, (fn, n) in fns.items()}, positions
 
 
 @register("transformer_backward", when=lambda s: not s.quick)
@@ -248,21 +268,24 @@ def transformer_backward(s: Settings, results: dict) -> dict:
     peak = matmul_peak(512 if s.quick else 1024, 5 if s.quick else 20)
   blocks, meta = {}, {}
   for name, config in configs.items():
-    fwd, fwd_bwd, reps, positions = _fwd_and_fwd_bwd(config)
-    blocks[(name, "fwd")], blocks[(name, "fwd_bwd")] = fwd, fwd_bwd
-    case = harness.named_case(name, config, max(s.steps // 20, 10))
+    steps = max(s.steps // 20, 10)
+    timed, positions = _fwd_and_fwd_bwd(config, steps)
+    for k, (run, n) in timed.items():
+      blocks[(name, k)] = run
+    case = harness.named_case(name, config, steps)
     blocks[(name, "step")] = case.block
     p = positions.shape[1] if positions is not None and config.train.readout_positions else None
-    meta[name] = (reps, case.steps, p, config)
+    meta[name] = ({k: n for k, (_, n) in timed.items()}, case.steps, p, config)
   best = harness.interleaved(blocks, s.repeats)
   rows = []
   for name, (reps, steps, p, config) in meta.items():
-    fwd_ms = 1e3 * best[(name, "fwd")] / reps
-    fb_ms = 1e3 * best[(name, "fwd_bwd")] / reps
+    ms = {k: 1e3 * best[(name, k)] / n for k, n in reps.items()}
+    fwd_ms, fb_ms = ms["fwd"], ms["fwd_bwd"]
     sps = steps / best[(name, "step")]
     model = flops.transformer_flops_per_step(config, p)
     rows.append({"config": name, "readout_rows": p or "all", "fwd_ms": fwd_ms,
                  "fwd_bwd_ms": fb_ms, "bwd_over_fwd": (fb_ms - fwd_ms) / fwd_ms,
+                 "fwd_bwd_call_ms": ms["fwd_bwd_call"], "scan_steps": steps,
                  "steps_per_s": sps, "model_flops_per_step": model,
                  "model_flop_per_s": model * sps,
                  "fraction_of_peak": model * sps / peak,

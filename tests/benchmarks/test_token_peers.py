@@ -70,6 +70,17 @@ def test_token_sections_run_at_tiny_sizes():
   assert rows["mqar"]["readout_rows"] == 4 and rows["mqar (full read-out)"]["readout_rows"] == "all"
   for r in rows.values():
     assert r["fwd_bwd_ms"] > r["fwd_ms"] > 0 and r["fraction_of_peak"] > 0
+    assert r["fwd_bwd_call_ms"] > 0 and r["scan_steps"] >= 10
+  lines = report._transformer_backward(back)
+  assert "inside a jitted scan of 10 steps" in lines[0]
+  body = [line for line in lines if line.startswith("| mqar |")]
+  assert len(body) == 1 and body[0].count("|") == 12
+  # a results.json from before the one-call column renders it as "-"
+  old = {"matmul_peak_flop_per_s": 1e9,
+         "rows": [{k: v for k, v in rows["mqar"].items()
+                   if k not in ("fwd_bwd_call_ms", "scan_steps")}]}
+  assert "one jitted call" in report._transformer_backward(old)[0]
+  assert " | - | " in report._transformer_backward(old)[-2]
 
 
 def test_backcopy_peers_are_rendered():

@@ -490,68 +490,76 @@ ANALYSIS = """\
   pays imports, backend init, the init/chunk/eval compiles and ~2.5k steps; JAX's
   persistent compilation cache (JAX_COMPILATION_CACHE_DIR) removes the compiles on
   every later run.
-- Token models (the MQAR, backcopy and instability tables): the backward's excess
-  over 2x the forward is XLA:CPU layout work, not arithmetic: transposes of the
-  activations around the batched attention dots and the weight-gradient dots, and
-  elementwise passes over the [B*T, V] logits. The read-out's weight gradient (a
-  [B*T, V] transpose under autodiff) and the cross-entropy's gather/scatter are gone
+- Token models (the MQAR, backcopy and instability tables): the backward is timed
+  inside a scan with the params carried, as the training chunk runs it. As one
+  jitted call the same loss and gradient take 1.0-2.1x longer (the "one call"
+  column: backcopy 79 against 38 ms): the params enter and the gradients leave the
+  program in XLA's default row-major layouts, where in the training loop's while
+  body XLA lays out the carried state and the activations to suit the dots; the
+  chunk's steps/s agree with the scanned time (backcopy: 43 ms a step = 38 ms of
+  loss and gradient + 3.6 ms of sampler + AdamW). Measured so, the backward costs
+  2.1-2.5x the forward on this AMD EPYC (fwd+bwd 3.1-3.5x the forward; 2-3x is the
+  usual range). What is left is XLA:CPU layout work and the dots' rates at these
+  shapes, not arithmetic: the read-out's weight gradient (a [B*T, V] transpose
+  under autodiff) and the cross-entropy's gather/scatter are gone
   (`icl/models/matmul.py`, `losses.token_cross_entropy`); with the loss-position
   read-out (the MQAR default) the last block and the read-out run on the K scored
-  rows only. A one-seed run's chunk runs unbatched (the "One model without vmap"
-  table), with XLA's default YNNPACK fusions (the "XLA:CPU fusion" table). What is
-  left bounds the small configs' FLOP/s: at d = 64 every matmul is 64 wide, and
-  XLA:CPU's dots reach the 1024^2 peak only for some of those shapes. Measured on
-  this machine the same day (`python -m benchmarks.matmul_shapes --config=<name>`,
-  each dot jitted alone; projection / read-out / attention scores / weight
-  gradient, % of the 1024^2 peak): mqar 68 / 89 / 35 / 25 (38 with the left
-  operand stored transposed), instability 43 / 56 / 35 / 29, backcopy 77 / 78 / 45 /
-  26. The backward is mostly the last two kinds (each kernel's gradient is a
-  [B*T, D]^T @ [B*T, D] reduction over the 4096-8192 rows), so the steps' 24-31%
-  of the peak sits between them; in a profile of the MQAR step YNNPACK's dot
-  fusions are 69% of the op time and the attention backward's layout copies 14%.
+  rows only; over T > 64 the causal attention runs in blocks of 64 query rows, each
+  reading only the keys before its last row (`transformer.QUERY_BLOCK`: backcopy
+  1.30x a step). A one-seed run's chunk runs unbatched (the "One model without
+  vmap" table), with XLA's default YNNPACK fusions (the "XLA:CPU fusion" table).
+  At d = 64 every matmul is 64 wide, and XLA:CPU's dots reach the 1024^2 peak only
+  for some of those shapes. Measured on this machine the same day (`python -m
+  benchmarks.matmul_shapes --config=<name>`, each dot jitted alone; projection /
+  read-out / attention scores / weight gradient, % of the 1024^2 peak): mqar 74 /
+  95 / 42 / 40 (45 with the left operand stored transposed), instability 81 / 72 /
+  39 / 41, backcopy 79 / 88 / 48 / 42. The backward is mostly the last two kinds
+  (each kernel's gradient is a [B*T, D]^T @ [B*T, D] reduction over the 2048-8192
+  rows), and the steps' 41-47% of the peak (every shipped transformer config at or
+  above the 40% target in this run) sits between them.
 - MQAR with the full read-out (the 2x target): the step's model count is 2.01 GFLOP
-  (the V = 512 read-out at all 64 positions is most of it). This run is on an Intel
-  Xeon (Sapphire Rapids), where PyTorch's oneDNN kernels are relatively faster than
-  on the AMD EPYC of the earlier runs: icl's full read-out step (41.1 steps/s in the
-  transformer table) does 83 GFLOP/s, 30% of the measured matmul peak (273 GFLOP/s),
-  and Zoology's on both cores 26% (35.8 steps/s); 2x Zoology would take 53% of the
-  peak with matmuls 64 wide. On the AMD EPYC the same code ran at 41% against
-  Zoology's 24% (1.70x). The loss-position read-out computes the same loss and
-  gradients with 0.88 GFLOP; it is the default, and reached 2.47x Zoology here
-  (2.6-3.5x on the AMD EPYC).
-- Bigram-backcopy peers: PyTorch eager is ahead of icl's step on backcopy (0.53x
-  here) and level with or ahead of it on the instability configs (0.86-0.89x here;
-  the balance moves between machines and runs, as torch's two-thread speed does).
-  On one fixed batch the forwards are level, but XLA:CPU's backward of the T = 256
-  attention costs 2.9x its forward here (4.1x on the AMD EPYC) where ATen's costs
-  2x (the "Transformer" table's bwd / fwd); torch's loop also draws no data (its
-  batches are pre-drawn, untimed) where icl's step samples its batch (the backcopy
-  sampler's noise is drawn before its scan over positions: 26 -> 5 ms of the step).
-  Torch on both cores collapses on a busy machine (OpenMP threads spinning), as
-  Zoology's does.
-- Whole process (the 20k-step run): on a warm compilation cache 1.8-2.8 s pass
-  before the first metrics line: starting Python and importing jax, flax and orbax
-  (~1.2 s; ml_dtypes 0.7.0 would add 0.4-0.7 s, hence its cap in pyproject.toml),
-  initialising the models, tracing and lowering the run's training program (one
-  model: no vmap, a quarter of the vmapped trace) and loading it from the cache, and
-  the first chunk. The memory check reads the traces the loop then reuses (the
-  init's too), and the evaluation program is compiled while the first chunk runs.
-  Then 8 evaluations and 8 checkpoints, which no longer stall the pipeline: an
-  evaluation is dispatched before the next chunk, on prompts drawn once and kept on
-  device (the draw was two thirds of it), and a checkpoint saves a device copy of
-  the state while the next chunk runs; XLA:CPU runs the evaluation and the chunk one
-  after the other, so each still costs its forward, and orbax's background write
-  (~35 ms of CPU) slows the chunk beside it. Then a 0.05 s exit (`os._exit` once
-  the files are closed). Both sides are best cases (the faster of two runs against
-  the loop's fastest blocks). Here:
-  17.1 s against a 13.7 s loop (1,463 steps/s), 3.5 s of overhead, 1.25x to two
-  decimals and just above the target (1.253); on the AMD EPYC the previous code
-  measured 1.41x and 1.60x at 7.3 and 9.4 s of loop (3.0 and 5.7 s of overhead). The
-  fixed part (Python, imports, traces, evaluations, checkpoint writes) does not
-  shrink with the loop, so the ratio is higher on a faster machine.
-- The full run's own time (the header's section times): 572 s, under the 10-minute
+  (the V = 512 read-out at all 64 positions is most of it). icl's full read-out
+  step (50.6 steps/s in the backward table, 43.9 in the interleaved peer blocks)
+  does 102 GFLOP/s, 47% of the measured matmul peak (217 GFLOP/s), and Zoology's on
+  both cores 37% (39.6 steps/s); 2x Zoology would take 74-80% of the peak with
+  matmuls 64 wide, above every rate but the read-out's in the shapes table. Zoology
+  computes the same full read-out; this target is bound by the hardware at this
+  width. The loss-position read-out computes the same loss and gradients with 0.88
+  GFLOP; it is the default, and reached 2.49x Zoology here (2.34x in a run of the
+  same day; 2.47x on an Intel Xeon, 2.6-3.5x in earlier AMD EPYC runs): at the 2.5x
+  target to the runs' noise.
+- Bigram-backcopy peers: icl is level with PyTorch eager on backcopy (0.94x here,
+  0.86x in a run of the same day; 0.53x on the Intel Xeon before the blocked
+  attention) and ahead on the instability configs (1.13-1.16x); the balance moves
+  between machines and runs, as torch's two-thread speed does. Torch's loop draws
+  no data (its batches are pre-drawn, untimed) where icl's step samples its batch
+  (the sampler column: 3.6 ms of backcopy's 45 ms step; the "(less sampler)" column
+  takes it off). Torch on both cores collapses on a busy machine (OpenMP threads
+  spinning), as Zoology's does.
+- Whole process (the 20k-step run): on a warm compilation cache ~2 s pass before
+  the first metrics line: starting Python and importing jax, flax and orbax
+  (~0.75 s of imports; ml_dtypes 0.7.0 would add 0.4-0.7 s, hence its cap in
+  pyproject.toml), initialising the models, tracing and lowering the run's
+  training program (one model: no vmap, a quarter of the vmapped trace) and
+  loading it from the cache, and the first chunk. The memory check reads the
+  traces the loop then reuses (the init's too), and the evaluation program is
+  compiled while the first chunk runs. Then 8 evaluations and 8 checkpoints, which
+  no longer stall the pipeline: an evaluation is dispatched before the next chunk,
+  on prompts drawn once and kept on device (the draw was two thirds of it), and a
+  checkpoint saves a device copy of the state while the next chunk runs; XLA:CPU
+  runs the evaluation and the chunk one after the other, so each still costs its
+  forward, and orbax's background write (~35 ms of CPU) slows the chunk beside it.
+  Then a 0.05 s exit (`os._exit` once the files are closed). Both sides are best
+  cases (the faster of two runs against the loop's fastest blocks). Here: 13.0 s
+  against a 10.4 s loop (1,931 steps/s), 2.7 s of overhead, 1.26x (1.34x at 3.3 s
+  of overhead in a run of the same day; 1.25x at 3.5 s on the Intel Xeon's 13.7 s
+  loop). The fixed part (Python, imports, traces, evaluations, checkpoint writes)
+  does not shrink with the loop, so the ratio is higher on a faster machine: at
+  this CPU's loop speed 1.25x leaves 2.6 s. Whole process against the reference
+  PyTorch code's whole run: 4.05x (5.01x in the other run).
+- The full run's own time (the header's section times): 508 s, under the 10-minute
   target (456-698 s in earlier runs). The heaviest sections are the whole-process
-  section (its reference PyTorch run alone takes 40-90 s), the token models' peers,
-  the LLC's tiny transformer and the models, GPT-2 and fusion sections, which
-  compile one program per case.
+  section (its reference PyTorch run alone takes 40-90 s), the token models' peers
+  and backward, the LLC's tiny transformer and the models, GPT-2 and fusion
+  sections, which compile one program per case.
 """

@@ -337,8 +337,8 @@ def _transformer_backward(t: dict) -> list[str]:
             "training chunk runs them" if steps else "one jitted call")
   lines = [f"Matmul peak {t['matmul_peak_flop_per_s'] / 1e9:.1f} GFLOP/s. fwd / fwd+bwd: "
            f"the training loss and its gradient on one fixed batch, {inside}; one call: "
-           "the loss and gradient as one jitted program (params and gradients cross "
-           "the program's boundary in XLA's default layouts); steps/s: the training "
+           "the loss and gradient as one jitted program (each call faults in a fresh "
+           "temporary buffer, 73 MB for backcopy); steps/s: the training "
            "chunk (sampler and AdamW included); model FLOPs: `benchmarks/flops.py` "
            "(matmuls only, forward x3).", "",
            "| config | read-out rows | fwd ms | fwd+bwd ms | bwd / fwd | fwd+bwd ms, one "
@@ -493,11 +493,12 @@ ANALYSIS = """\
 - Token models (the MQAR, backcopy and instability tables): the backward is timed
   inside a scan with the params carried, as the training chunk runs it. As one
   jitted call the same loss and gradient take 1.0-2.1x longer (the "one call"
-  column: backcopy 79 against 38 ms): the params enter and the gradients leave the
-  program in XLA's default row-major layouts, where in the training loop's while
-  body XLA lays out the carried state and the activations to suit the dots; the
-  chunk's steps/s agree with the scanned time (backcopy: 43 ms a step = 38 ms of
-  loss and gradient + 3.6 ms of sampler + AdamW). Measured so, the backward costs
+  column: backcopy 79 against 38 ms): each call of a program gets a fresh
+  temporary buffer (73 MB of activations for backcopy's backward), which the
+  allocator maps anew and the kernel zeroes page by page (18k minor page faults a
+  call, against 1.8k a step inside a scan, which allocates it once); a training
+  chunk pays that once per chunk. The chunk's steps/s agree with the scanned time
+  (backcopy: 43 ms a step = 38 ms of loss and gradient + 3.6 ms of sampler + AdamW). Measured so, the backward costs
   2.1-2.5x the forward on this AMD EPYC (fwd+bwd 3.1-3.5x the forward; 2-3x is the
   usual range). What is left is XLA:CPU layout work and the dots' rates at these
   shapes, not arithmetic: the read-out's weight gradient (a [B*T, V] transpose

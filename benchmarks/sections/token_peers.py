@@ -212,8 +212,8 @@ def _fwd_and_fwd_bwd(config, steps: int):
   """Blocks timing the training loss, and the loss with its gradient, on one fixed
   batch: each inside a jitted lax.scan of `steps` iterations with the params carried
   (the gradient feeds a tiny SGD update, so it stays live), as the training chunk runs
-  them; and the loss and gradient as one jitted call (params and gradients in XLA's
-  default layouts at the program's boundary: slower, see the section's notes)."""
+  them; and the loss and gradient as one jitted call (slower: each call faults in a
+  fresh temporary buffer, see RESULTS.md's analysis)."""
   exp = core.Experiment.from_config(config)
   params = exp.init_params(jax.random.key(0))
   batch = exp.task.sample(jax.random.key(1), config.train.batch_size)

@@ -5,7 +5,9 @@
   python -m benchmarks.run --sections=icl,seeds --out=/tmp/bench
 
 Writes RESULTS.md (tables with machine, versions, date; benchmarks/report.py) and
-results.json into --out. Alternatives that are compared with each other run in the
+results.json into --out: by default benchmarks/ (the committed table) for a full
+run of every section, and $TMPDIR/icl-benchmarks for a --quick or --sections run,
+which would otherwise overwrite the committed table with a partial one. Alternatives that are compared with each other run in the
 same process, their timed blocks interleaved, and each reports the best of
 `--repeats` blocks (benchmarks/harness.py): on a shared machine only ratios
 measured this way are meaningful.
@@ -33,6 +35,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -46,7 +49,8 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """Command-line flags, defined only when run as a program."""
   flags.DEFINE_bool("quick", False, "Tiny mode: few steps, H=2 only, no cold start.")
-  flags.DEFINE_string("out", "benchmarks", "Directory for RESULTS.md and results.json.")
+  flags.DEFINE_string("out", "", "Directory for RESULTS.md and results.json (default: "
+                      "benchmarks/ for a full run, $TMPDIR/icl-benchmarks otherwise).")
   flags.DEFINE_integer("steps", 0, "Steps per timed block of the fast paths (0: mode default).")
   flags.DEFINE_integer("repeats", 0, "Timed blocks per case; the best counts (0: mode default).")
   flags.DEFINE_bool("torch", True, "Run the PyTorch baseline (skipped if torch is missing).")
@@ -65,6 +69,14 @@ def selected(names: Sequence[str] | None) -> list[str]:
   if unknown:
     raise ValueError(f"unknown benchmark sections {unknown}; known: {sections.ORDER}")
   return [n for n in sections.ORDER if n in names]
+
+
+def default_out(quick: bool, names: Sequence[str] | None) -> str:
+  """Where a run writes without --out: the committed benchmarks/ only for a full run
+  of every section (a quick or partial table must not replace it)."""
+  if not quick and selected(names) == list(sections.ORDER):
+    return "benchmarks"
+  return os.path.join(tempfile.gettempdir(), "icl-benchmarks")
 
 
 def measure(settings: sections.Settings, names: Sequence[str]) -> dict:
@@ -128,9 +140,10 @@ def summarize(results: dict, out_dir: str) -> int:
 
 def main(argv):
   del argv
-  results = run(FLAGS.quick, FLAGS.out, FLAGS.steps, FLAGS.repeats, FLAGS.torch,
+  out = FLAGS.out or default_out(FLAGS.quick, FLAGS.sections)
+  results = run(FLAGS.quick, out, FLAGS.steps, FLAGS.repeats, FLAGS.torch,
                 FLAGS.torch_compile, FLAGS.cold_start, FLAGS.notes, FLAGS.sections)
-  sys.exit(summarize(results, FLAGS.out))
+  sys.exit(summarize(results, out))
 
 
 if __name__ == "__main__":

@@ -159,6 +159,14 @@ def test_cli_exits_nonzero_when_a_section_fails(tmp_path):
   assert json.loads((tmp_path / "results.json").read_text())["flops"]["status"] == "error"
 
 
+def test_only_a_full_run_writes_the_committed_table_by_default():
+  assert run.default_out(False, None) == "benchmarks"
+  assert run.default_out(False, list(reversed(sections.ORDER))) == "benchmarks"
+  for quick, names in ((True, None), (False, ["icl"]), (True, ["icl", "seeds"])):
+    out = run.default_out(quick, names)
+    assert os.path.abspath(out) != os.path.join(REPO, "benchmarks"), (quick, names)
+
+
 def test_llc_section_is_full_mode_only_and_rendered_when_measured():
   section = sections.SECTIONS["llc"]
   assert not section.when(sections.Settings.for_mode(True))

@@ -338,7 +338,7 @@ def _transformer_backward(t: dict) -> list[str]:
   lines = [f"Matmul peak {t['matmul_peak_flop_per_s'] / 1e9:.1f} GFLOP/s. fwd / fwd+bwd: "
            f"the training loss and its gradient on one fixed batch, {inside}; one call: "
            "the loss and gradient as one jitted program (each call faults in a fresh "
-           "temporary buffer, 73 MB for backcopy); steps/s: the training "
+           "temporary buffer: see the analysis); steps/s: the training "
            "chunk (sampler and AdamW included); model FLOPs: `benchmarks/flops.py` "
            "(matmuls only, forward x3).", "",
            "| config | read-out rows | fwd ms | fwd+bwd ms | bwd / fwd | fwd+bwd ms, one "

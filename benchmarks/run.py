@@ -7,10 +7,11 @@
 Writes RESULTS.md (tables with machine, versions, date; benchmarks/report.py) and
 results.json into --out: by default benchmarks/ (the committed table) for a full
 run of every section, and $TMPDIR/icl-benchmarks for a --quick or --sections run,
-which would otherwise overwrite the committed table with a partial one. Alternatives that are compared with each other run in the
-same process, their timed blocks interleaved, and each reports the best of
-`--repeats` blocks (benchmarks/harness.py): on a shared machine only ratios
-measured this way are meaningful.
+which would otherwise overwrite the committed table with a partial one.
+Alternatives that are compared with each other run in the same process, their
+timed blocks interleaved, and each reports the best of `--repeats` blocks
+(benchmarks/harness.py): on a shared machine only ratios measured this way are
+meaningful.
 
 Sections (benchmarks/sections/, run in sections.ORDER): the default training path
 (`core.train_chunk`) for H in {1, 2, 8}, softmax and linear; the same step in a

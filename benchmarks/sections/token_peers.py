@@ -266,19 +266,18 @@ def transformer_backward(s: Settings, results: dict) -> dict:
     peak = peak_row["matmul_peak_flop_per_s"]
   else:
     peak = matmul_peak(512 if s.quick else 1024, 5 if s.quick else 20)
+  steps = max(s.steps // 20, 10)  # per chunk block, and per scan of the fixed batch
   blocks, meta = {}, {}
   for name, config in configs.items():
-    steps = max(s.steps // 20, 10)
     timed, positions = _fwd_and_fwd_bwd(config, steps)
-    for k, (run, n) in timed.items():
+    for k, (run, _) in timed.items():
       blocks[(name, k)] = run
-    case = harness.named_case(name, config, steps)
-    blocks[(name, "step")] = case.block
+    blocks[(name, "step")] = harness.named_case(name, config, steps).block
     p = positions.shape[1] if positions is not None and config.train.readout_positions else None
-    meta[name] = ({k: n for k, (_, n) in timed.items()}, case.steps, p, config)
+    meta[name] = ({k: n for k, (_, n) in timed.items()}, p, config)
   best = harness.interleaved(blocks, s.repeats)
   rows = []
-  for name, (reps, steps, p, config) in meta.items():
+  for name, (reps, p, config) in meta.items():
     ms = {k: 1e3 * best[(name, k)] / n for k, n in reps.items()}
     fwd_ms, fb_ms = ms["fwd"], ms["fwd_bwd"]
     sps = steps / best[(name, "step")]

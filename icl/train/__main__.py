@@ -7,11 +7,15 @@ checkpoint (rerun the same command to resume). See docs/reliability.md.
 
 from __future__ import annotations
 
-from absl import app, flags
-from ml_collections import config_flags
+from icl import startup
 
-from icl import cli, config_lib
-from icl import workdir as workdir_lib
+startup.pause()  # until the training loop starts: imports and traces collect nothing
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from icl import cli, config_lib  # noqa: E402
+from icl import workdir as workdir_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from icl import config_lib, records
+from icl import config_lib, records, startup
 from icl import workdir as workdir_lib
 from icl.train import checkpoint as checkpoint_lib
 from icl.train import core, faults, memory, recorder as recorder_lib
@@ -412,6 +412,7 @@ def _loop(exp: core.Experiment, states, data_keys, start: int, ckpt, writer,
   dispatched.
   """
   spec, train = exp.spec, exp.spec.train
+  startup.resume()  # a command line paused garbage collection for its start-up
   recorder.start(start, states)
   step, final, scale, pending = start, {}, None, None
   overlap_saves = memory.room_for_copy(states)

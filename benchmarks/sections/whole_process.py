@@ -13,12 +13,22 @@ beside the reference PyTorch code's whole run (full mode only).
 The loop time is `steps / (steps/s of core.train_chunk)` for the same config (H = 2,
 best blocks measured in this process before, between and after the timed runs):
 what the run would take with no start-up, compiles, evaluations, probes,
-checkpoints or writes. Both sides are best cases: the loop's fastest blocks against
-the faster of `WHOLE_RUNS` whole runs (this VM's speed drifts by 20-35% within a
-minute, and one run against the best blocks measured the drift as much as the
-overhead). The ratio to torch's single run uses the slower icl run. The processes
-run one after another (icl to fill the cache, untimed, stopped after its first
-metrics line; torch; then loop, icl warm, loop, icl warm, loop).
+checkpoints or writes. Two loop times, two ratios:
+
+- `over_loop`: against the fastest of all the loop's blocks (each block the best of
+  `repeats`), the faster whole run of `WHOLE_RUNS`. A best case for the loop, so it
+  also counts the VM's slowdowns during the runs as overhead (this VM's speed drifts
+  by 20-35% within a minute);
+- `over_loop_beside` (the target's ratio): each run against the mean of the two
+  blocks measured just before and just after it, the loop's speed in the minute of
+  the run. `in_run_steps_per_s`, the run's own speed between its first and last
+  metrics lines (evaluations and saves included), checks it: in a full run of
+  2026-12-04 a whole run's loop went at 1,635 steps/s, the block between the two
+  runs at 1,641, those before and after them at 1,809 and 1,831.
+
+The ratio to torch's single run uses the slower icl run. The processes run one after
+another (icl to fill the cache, untimed, stopped after its first metrics line;
+torch; then loop, icl warm, loop, icl warm, loop).
 """
 
 from __future__ import annotations
@@ -84,6 +94,10 @@ def icl_run(steps: int, cache_dir: str, timeout: float) -> dict:
       out["first_metrics_s"] = lines[0]["wall_time"] - spawn
       out["last_metrics_s"] = lines[-1]["wall_time"] - spawn
       out["eval_loss"] = lines[-1].get("eval_loss")
+    if len(lines) > 1 and out["last_metrics_s"] > out["first_metrics_s"]:
+      # the run's own loop speed, evaluations and saves included (drift check)
+      out["in_run_steps_per_s"] = ((lines[-1]["step"] - lines[0]["step"])
+                                   / (out["last_metrics_s"] - out["first_metrics_s"]))
     return out
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
@@ -161,6 +175,10 @@ def whole_process(s: Settings, results: dict, steps: int = STEPS,
   sps = max(loops)
   out.update(loop_steps_per_s=sps, loop_before=loops[0], loop_after=loops[-1],
              loop_between=loops[1:-1], loop_s=steps / sps)
+  for i, run in enumerate(runs):  # against the blocks measured just before and after it
+    if "error" not in run:
+      run["loop_beside_steps_per_s"] = (loops[i] + loops[i + 1]) / 2
+      run["over_loop_beside"] = run["wall_s"] * run["loop_beside_steps_per_s"] / steps
   good = [r for r in runs if "error" not in r]
   out["icl_warm"] = min(good, key=lambda r: r["wall_s"]) if good else runs[0]
   out["icl_warm_walls"] = [r["wall_s"] for r in good]

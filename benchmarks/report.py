@@ -502,15 +502,17 @@ ANALYSIS = """\
   every later run.
 - Token models (the MQAR, backcopy and instability tables): the backward is timed
   inside a scan with the params carried, as the training chunk runs it. As one
-  jitted call the same loss and gradient take 1.0-2.1x longer (the "one call"
-  column: backcopy 79 against 38 ms): each call of a program gets a fresh
+  jitted call the same loss and gradient take 1.0-2.3x longer (the "one call"
+  column: backcopy 82 against 36 ms): each call of a program gets a fresh
   temporary buffer (73 MB of activations for backcopy's backward), which the
   allocator maps anew and the kernel zeroes page by page (18k minor page faults a
   call, against 1.8k a step inside a scan, which allocates it once); a training
   chunk pays that once per chunk. The chunk's steps/s agree with the scanned time
-  (backcopy: 43 ms a step = 38 ms of loss and gradient + 3.6 ms of sampler + AdamW). Measured so, the backward costs
-  2.1-2.5x the forward on this AMD EPYC (fwd+bwd 3.1-3.5x the forward; 2-3x is the
-  usual range). What is left is XLA:CPU layout work and the dots' rates at these
+  (backcopy: 42 ms a step = 36 ms of loss and gradient + 3.5 ms of sampler +
+  AdamW). Measured so, the backward costs 2.2-2.4x the forward on this AMD EPYC
+  (fwd+bwd 3.2-3.4x the forward, 3.1-3.5x in the other runs of the day; 2-3x is
+  the usual range): the backward runs at about the forward's FLOP rate for twice
+  its matmul FLOPs, plus the softmax's and layer norms' backward. What is left is XLA:CPU layout work and the dots' rates at these
   shapes, not arithmetic: the read-out's weight gradient (a [B*T, V] transpose
   under autodiff) and the cross-entropy's gather/scatter are gone
   (`icl/models/matmul.py`, `losses.token_cross_entropy`); with the loss-position
@@ -527,49 +529,64 @@ ANALYSIS = """\
   39 / 41, backcopy 79 / 88 / 48 / 42. The backward is mostly the last two kinds
   (each kernel's gradient is a [B*T, D]^T @ [B*T, D] reduction over the 2048-8192
   rows), and the steps' 41-47% of the peak (every shipped transformer config at or
-  above the 40% target in this run) sits between them.
+  above the 40% target in this run and the day's two before it) sits between them.
 - MQAR with the full read-out (the 2x target): the step's model count is 2.01 GFLOP
   (the V = 512 read-out at all 64 positions is most of it). icl's full read-out
-  step (50.6 steps/s in the backward table, 43.9 in the interleaved peer blocks)
-  does 102 GFLOP/s, 47% of the measured matmul peak (217 GFLOP/s), and Zoology's on
-  both cores 37% (39.6 steps/s); 2x Zoology would take 74-80% of the peak with
+  step (51.6 steps/s in the backward table, 51.4 in the interleaved peer blocks)
+  does 104 GFLOP/s, 47% of the measured matmul peak (220 GFLOP/s), and Zoology's on
+  both cores 38% (41.7 steps/s); 2x Zoology would take 74-80% of the peak with
   matmuls 64 wide, above every rate but the read-out's in the shapes table. Zoology
   computes the same full read-out; this target is bound by the hardware at this
   width. The loss-position read-out computes the same loss and gradients with 0.88
-  GFLOP; it is the default, and reached 2.49x Zoology here (2.34x in a run of the
-  same day; 2.47x on an Intel Xeon, 2.6-3.5x in earlier AMD EPYC runs): at the 2.5x
-  target to the runs' noise.
+  GFLOP; it is the default, and reached 2.39x Zoology here (2.34-2.49x in the day's
+  other full runs; 2.47x on an Intel Xeon, 2.6-3.5x in earlier AMD EPYC runs): at
+  the 2.5x target only to the runs' noise, above 2x in every run.
 - Bigram-backcopy peers: icl is level with PyTorch eager on backcopy (0.94x here,
   0.86x in a run of the same day; 0.53x on the Intel Xeon before the blocked
-  attention) and ahead on the instability configs (1.13-1.16x); the balance moves
+  attention) and ahead on the instability configs (1.10-1.16x); the balance moves
   between machines and runs, as torch's two-thread speed does. Torch's loop draws
   no data (its batches are pre-drawn, untimed) where icl's step samples its batch
-  (the sampler column: 3.6 ms of backcopy's 45 ms step; the "(less sampler)" column
+  (the sampler column: 3.5 ms of backcopy's 43 ms step; the "(less sampler)" column
   takes it off). Torch on both cores collapses on a busy machine (OpenMP threads
   spinning), as Zoology's does.
-- Whole process (the 20k-step run): on a warm compilation cache ~2 s pass before
-  the first metrics line: starting Python and importing jax, flax and orbax
-  (~0.75 s of imports; ml_dtypes 0.7.0 would add 0.4-0.7 s, hence its cap in
+- Whole process (the 20k-step run): on a warm compilation cache 1.7-1.9 s pass
+  before the first metrics line (1.97-2.2 s before the start-up change below):
+  starting Python and importing jax and flax (~0.65 s of imports with the
+  collector off; ml_dtypes 0.7.0 would add 0.4-0.7 s, hence its cap in
   pyproject.toml), initialising the models, tracing and lowering the run's
   training program (one model: no vmap, a quarter of the vmapped trace) and
   loading it from the cache, and the first chunk. The memory check reads the
   traces the loop then reuses (the init's too), and the evaluation program is
-  compiled while the first chunk runs. Then 8 evaluations and 8 checkpoints, which
+  compiled while the first chunk runs. `python -m icl.train` starts with Python's
+  garbage collector off (`icl/startup.py`; collecting walked the imports' millions of
+  objects, 0.2 s of them; it is back on, with everything alive frozen, when the
+  loop starts), and imports orbax at its first save, while a chunk computes (0.12
+  s; a new work dir has no step to look up). Then 8 evaluations (8 ms each) and 8
+  checkpoints (9 ms of the main thread, 35 ms of orbax's writer), which
   no longer stall the pipeline: an evaluation is dispatched before the next chunk,
   on prompts drawn once and kept on device (the draw was two thirds of it), and a
   checkpoint saves a device copy of the state while the next chunk runs; XLA:CPU
   runs the evaluation and the chunk one after the other, so each still costs its
   forward, and orbax's background write (~35 ms of CPU) slows the chunk beside it.
-  Then a 0.05 s exit (`os._exit` once the files are closed). Both sides are best
-  cases (the faster of two runs against the loop's fastest blocks). Here: 13.0 s
-  against a 10.4 s loop (1,931 steps/s), 2.7 s of overhead, 1.26x (1.34x at 3.3 s
-  of overhead in a run of the same day; 1.25x at 3.5 s on the Intel Xeon's 13.7 s
-  loop). The fixed part (Python, imports, traces, evaluations, checkpoint writes)
-  does not shrink with the loop, so the ratio is higher on a faster machine: at
-  this CPU's loop speed 1.25x leaves 2.6 s. Whole process against the reference
-  PyTorch code's whole run: 4.05x (5.01x in the other run).
-- The full run's own time (the header's section times): 508 s, under the 10-minute
-  target (456-698 s in earlier runs). The heaviest sections are the whole-process
+  Then a 0.1 s exit (`os._exit` once the files are closed). The target's ratio
+  is each run against the loop blocks measured just before and after it; the
+  table also gives the run against the fastest block and the run's own loop speed
+  between its first and last metrics lines. The loop's blocks are each the best
+  of 3, the run an average over its 12 s, so on this VM the run's own speed
+  varies most: here the load average was 2.0 at the start, the run's loop went at
+  1,608 steps/s beside blocks of 1,874-1,890, and the run took 14.1 s, 1.33x
+  (1.34x against the fastest block, 3.5 s of overhead). In the run before it the
+  same code took 13.7 s, 1.26x against the fastest block, 1.19x against the blocks
+  beside it (computed from its results.json: the run's loop at 1,635 steps/s, the
+  block between the runs at 1,641); the section alone gave 1.22x (13.0 s, 2.4 s of
+  overhead); the day's runs before the start-up change, 1.26x and 1.34x against
+  the fastest block. The fixed part (Python, imports, traces, the exit: the first
+  metrics line less its chunk, plus 0.1 s) is now 1.5-1.7 s; the rest of the overhead
+  is the run's loop running slower than the best blocks, which moves with the
+  host's load from 0 to 15%. Whole process against the reference PyTorch code's
+  whole run: 4.13x (3.60-5.01x in the day's runs).
+- The full run's own time (the header's section times): 515 s, under the 10-minute
+  target (456-698 s in earlier runs, 508-517 s today). The heaviest sections are the whole-process
   section (its reference PyTorch run alone takes 40-90 s), the token models' peers
   and backward, the LLC's tiny transformer and the models, GPT-2 and fusion
   sections, which compile one program per case.

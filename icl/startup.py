@@ -1,10 +1,11 @@
 """A command-line program's start-up: no garbage collection while it imports and
 traces.
 
-Importing jax, flax and orbax and tracing a run's programs allocate millions of
-objects and leave little cyclic garbage, yet Python's collector walks the young
-ones on every few hundred allocations and everything alive on every full
-collection: 0.2 s of the 1.0 s of imports of `python -m icl.train` on a 2-core CPU.
+Importing jax and flax and tracing a run's programs leave hundreds of thousands of
+objects alive and little cyclic garbage, yet Python's collector walks the young
+ones every few hundred allocations and everything alive on each full collection
+(three during the imports): 0.2 s of the 1.0 s of imports of `python -m icl.train`
+on a 2-core CPU.
 A program's ``__main__`` calls `pause()` before its imports; the trainer calls
 `resume()` when its training loop starts, which freezes everything alive then
 (``gc.freeze``: later collections do not walk it again) and turns collection back

@@ -512,8 +512,8 @@ ANALYSIS = """\
   AdamW). Measured so, the backward costs 2.2-2.4x the forward on this AMD EPYC
   (fwd+bwd 3.2-3.4x the forward, 3.1-3.5x in the other runs of the day; 2-3x is
   the usual range): the backward runs at about the forward's FLOP rate for twice
-  its matmul FLOPs, plus the softmax's and layer norms' backward. What is left is XLA:CPU layout work and the dots' rates at these
-  shapes, not arithmetic: the read-out's weight gradient (a [B*T, V] transpose
+  its matmul FLOPs, plus the softmax's and layer norms' backward. What is left is
+  XLA:CPU layout work and the dots' rates at these shapes, not arithmetic: the read-out's weight gradient (a [B*T, V] transpose
   under autodiff) and the cross-entropy's gather/scatter are gone
   (`icl/models/matmul.py`, `losses.token_cross_entropy`); with the loss-position
   read-out (the MQAR default) the last block and the read-out run on the K scored
@@ -558,11 +558,12 @@ ANALYSIS = """\
   loading it from the cache, and the first chunk. The memory check reads the
   traces the loop then reuses (the init's too), and the evaluation program is
   compiled while the first chunk runs. `python -m icl.train` starts with Python's
-  garbage collector off (`icl/startup.py`; collecting walked the imports' millions of
-  objects, 0.2 s of them; it is back on, with everything alive frozen, when the
-  loop starts), and imports orbax at its first save, while a chunk computes (0.12
-  s; a new work dir has no step to look up). Then 8 evaluations (8 ms each) and 8
-  checkpoints (9 ms of the main thread, 35 ms of orbax's writer), which
+  garbage collector off (`icl/startup.py`; its full collections walked the
+  hundreds of thousands of objects the imports leave alive, 0.2 s of them; it is
+  back on, with everything alive frozen, when the loop starts), and imports orbax
+  at its first save, while a chunk computes (0.12 s; a new work dir has no step
+  to look up). Then 8 evaluations (8 ms each) and 8 checkpoints (9 ms of the main
+  thread each), which
   no longer stall the pipeline: an evaluation is dispatched before the next chunk,
   on prompts drawn once and kept on device (the draw was two thirds of it), and a
   checkpoint saves a device copy of the state while the next chunk runs; XLA:CPU
